@@ -1,0 +1,94 @@
+"""python -m coursetools <command> [--assignment A] ... (the Makefile's back end)."""
+
+import argparse
+import os
+import shutil
+import sys
+import traceback
+from pathlib import Path
+
+from coursetools.errors import CourseError
+
+
+def _lab(course, reset=False, dry_run=False, extra=(), log=print):
+    """Open JupyterLab on a scratch copy of the release, as a student gets it."""
+    course.release_notebooks()
+    scratch = course.path("lab", course.assignment)
+    if scratch.exists() and reset:
+        shutil.rmtree(scratch)
+    if scratch.exists():
+        log(f"reusing your scratch copy lab/{course.assignment}/ (RESET=1 starts again from release/)")
+    else:
+        shutil.copytree(course.release_dir, scratch)
+        log(f"copied release/{course.assignment}/ to lab/{course.assignment}/ (release/ itself is never opened)")
+    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={scratch}", *extra]
+    if dry_run:
+        log("would run: " + " ".join(cmd))
+        return
+    os.execv(sys.executable, cmd)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m coursetools", description=__doc__)
+    parser.add_argument("--root", default=".", help="course directory (default: .)")
+    parser.add_argument("--assignment", default="spatial")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("release", help="jupytext sources -> nbgrader source notebooks -> release/")
+    sub.add_parser("validate", help="instructor solution earns all points, blank release none")
+    p = sub.add_parser("collect", help="LMS download (folder or zip) -> submitted/")
+    p.add_argument("--from", dest="source", default="")
+    sub.add_parser("grade", help="nbgrader autograde every collected submission, then a summary")
+    sub.add_parser("summary", help="the grade summary only")
+    sub.add_parser("feedback", help="HTML feedback per student")
+    sub.add_parser("export", help="grades.csv")
+    sub.add_parser("demo", help="a simulated class through the whole cycle in demo/")
+    p = sub.add_parser("lab", help="JupyterLab on a scratch copy of the release")
+    p.add_argument("--reset", action="store_true")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("extra", nargs="*")
+    return parser
+
+
+def run(args):
+    from coursetools import collect, demo, grading, release
+    from coursetools.course import Course
+
+    course = Course(args.root, args.assignment)
+    if args.command == "release":
+        release.release(course)
+    elif args.command == "validate":
+        release.validate(course)
+    elif args.command == "collect":
+        collect.collect(course, args.source)
+    elif args.command == "grade":
+        grading.grade(course)
+    elif args.command == "summary":
+        grading.summary(course)
+    elif args.command == "feedback":
+        grading.feedback(course)
+    elif args.command == "export":
+        grading.export(course)
+    elif args.command == "demo":
+        demo.demo(course)
+    elif args.command == "lab":
+        _lab(course, reset=args.reset, dry_run=args.dry_run, extra=args.extra)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback in a file
+        logs = Path(args.root) / "logs"
+        logs.mkdir(exist_ok=True)
+        (logs / "coursetools-error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        print(f"error: {args.command} failed unexpectedly: {type(exc).__name__}: {exc} "
+              "(traceback in logs/coursetools-error.log)", file=sys.stderr)
+        return 1
+    return 0

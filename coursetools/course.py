@@ -1,0 +1,132 @@
+"""The course directory: where things live, and how nbgrader is run in it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from coursetools.errors import CourseError
+from coursetools.notebooks import source_files
+
+
+class Course:
+    """One assignment of the course rooted at ``root`` (the folder of nbgrader_config.py)."""
+
+    def __init__(self, root, assignment):
+        self.root = Path(root).resolve()
+        self.assignment = assignment
+        if not (self.root / "nbgrader_config.py").is_file():
+            raise CourseError(f"{self.root} is not a course directory (no nbgrader_config.py)")
+        if not assignment or not all(ch.isalnum() or ch in "_-" for ch in assignment):
+            raise CourseError(f"invalid assignment name {assignment!r}")
+
+    # --- layout -----------------------------------------------------------
+    def path(self, *parts):
+        return self.root.joinpath(*parts)
+
+    @property
+    def release_dir(self):
+        return self.path("release", self.assignment)
+
+    @property
+    def build_dir(self):
+        return self.path("build", "source", self.assignment)
+
+    def known_assignments(self):
+        return sorted(p.name for p in self.path("source").glob("*") if p.is_dir() and any(p.glob("*.py")))
+
+    def require_source(self):
+        if not source_files(self.root, self.assignment):
+            known = ", ".join(self.known_assignments()) or "none"
+            raise CourseError(
+                f"unknown assignment '{self.assignment}': no source/{self.assignment}/*.py "
+                f"(assignments in source/: {known})"
+            )
+
+    def release_notebooks(self):
+        """Names (without .ipynb) of the notebooks students receive."""
+        names = sorted(p.stem for p in self.release_dir.glob("*.ipynb"))
+        if not names:
+            self.require_source()
+            raise CourseError(
+                f"release/{self.assignment}/ has no notebooks: run `make release ASSIGNMENT={self.assignment}` first"
+            )
+        return names
+
+    def submitted_students(self):
+        base = self.path("submitted")
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if (p / self.assignment).is_dir())
+
+    # --- nbgrader -----------------------------------------------------------
+    def env(self):
+        env = dict(os.environ)
+        # nbgrader runs `alembic` by name; the environment's bin/ must be on PATH.
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        # The zip_collect plugin lives in this package.
+        package_parent = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
+        env.setdefault("PYTHONHASHSEED", "0")
+        return env
+
+    def log_path(self, name):
+        logs = self.path("logs")
+        logs.mkdir(exist_ok=True)
+        return logs / f"{name}-{self.assignment}.log"
+
+    def nbgrader(self, args, log_name, on_line=None):
+        """Run ``nbgrader *args`` in the course root; full output goes to logs/.
+
+        Returns (exit status, list of output lines).  ``on_line`` sees each line
+        as it arrives (progress reporting).
+        """
+        log = self.log_path(log_name)
+        lines = []
+        with open(log, "w", encoding="utf-8") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "nbgrader", *args],
+                cwd=self.root, env=self.env(), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            )
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                lines.append(line.rstrip("\n"))
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+            status = proc.wait()
+        return status, lines
+
+    def nbgrader_checked(self, args, log_name, what, on_line=None):
+        status, lines = self.nbgrader(args, log_name, on_line)
+        errors = [ln for ln in lines if "| ERROR]" in ln or "| CRITICAL]" in ln]
+        if status != 0:
+            detail = errors[0].split("]", 1)[1].strip() if errors else f"exit status {status}"
+            raise CourseError(f"{what} failed: {detail} (full log: {self.log_path(log_name).relative_to(self.root)})")
+        return lines
+
+    def db_url(self):
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config.loader import PyFileConfigLoader
+
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        coursedir = CourseDirectory(config=config)
+        coursedir.root = str(self.root)
+        return coursedir.db_url
+
+    def gradebook(self):
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self.db_url())
+
+    def require_gradebook_assignment(self):
+        from nbgrader.api import MissingEntry
+
+        with self.gradebook() as gb:
+            try:
+                gb.find_assignment(self.assignment)
+            except MissingEntry:
+                raise CourseError(
+                    f"the gradebook does not know '{self.assignment}': run `make release ASSIGNMENT={self.assignment}`"
+                ) from None

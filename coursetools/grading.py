@@ -1,0 +1,140 @@
+"""`make grade`, `make feedback`, `make export` and the grade summary."""
+
+import re
+import statistics
+
+import nbformat
+
+from coursetools.errors import CourseError
+
+
+def check_submission(course, student, notebooks):
+    """None when the student's folder holds readable notebooks, else the reason."""
+    folder = course.path("submitted", student, course.assignment)
+    present = [name for name in notebooks if (folder / f"{name}.ipynb").is_file()]
+    if not present:
+        found = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+        return f"no {', '.join(n + '.ipynb' for n in notebooks)} in submitted/{student}/{course.assignment}/ (found: {found})"
+    for name in present:
+        path = folder / f"{name}.ipynb"
+        try:
+            nb = nbformat.read(path, as_version=4)
+            nbformat.validate(nb)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not raised
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"{name}.ipynb is not a valid notebook ({reason[:100]})"
+    return None
+
+
+def grade(course, log=print):
+    notebooks = course.release_notebooks()
+    course.require_gradebook_assignment()
+    students = course.submitted_students()
+    if not students:
+        raise CourseError(
+            f"no submissions of '{course.assignment}' in submitted/: "
+            "collect them first with `make collect FROM=<folder or zip>`"
+        )
+    rejected = {}
+    for student in students:
+        reason = check_submission(course, student, notebooks)
+        if reason:
+            rejected[student] = reason
+    todo = [s for s in students if s not in rejected]
+    for student, reason in rejected.items():
+        log(f"  not graded: {student}: {reason}")
+    errors = {}
+    if todo:
+        log(f"grading {len(todo)} submission(s) of {course.assignment} with nbgrader autograde ...")
+        progress = _Progress(todo, log)
+        args = ["autograde", course.assignment, "--force"]
+        if rejected:
+            args.append("--CourseDirectory.student_id_exclude=" + ",".join(rejected))
+        status, lines = course.nbgrader(args, "autograde", progress.on_line)
+        for line in lines:
+            m = re.search(r"error processing assignment '[^']*' for student '([^']*)'", line)
+            if m:
+                errors[m.group(1)] = "nbgrader could not grade it"
+        if status != 0 and not errors:
+            raise CourseError(f"nbgrader autograde failed (exit {status}); see {course.log_path('autograde').relative_to(course.root)}")
+    failures = dict(rejected)
+    failures.update({s: f"{why} (see logs/autograde-{course.assignment}.log)" for s, why in errors.items()})
+    summary(course, failures, log=log)
+    if not todo:
+        raise CourseError("no submission could be graded")
+
+
+class _Progress:
+    def __init__(self, students, log):
+        self.students, self.log, self.done = students, log, 0
+
+    def on_line(self, line):
+        m = re.search(r"Creating/updating student with ID '([^']*)'", line)
+        if m:
+            self.done += 1
+            self.log(f"  [{self.done}/{len(self.students)}] {m.group(1)}")
+
+
+def timed_out_cells(course, student):
+    out = []
+    for path in course.path("autograded", student, course.assignment).glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                if output.get("ename") in ("CellTimeoutError", "DeadKernelError") or "Timeout" in output.get("ename", ""):
+                    out.append(cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id")))
+    return out
+
+
+def scores(course):
+    """{student: (score, max_score)} for every graded submission of the assignment."""
+    with course.gradebook() as gb:
+        assignment = gb.find_assignment(course.assignment)
+        return {s.student.id: (float(s.score), float(s.max_score)) for s in assignment.submissions}
+
+
+def summary(course, failures=None, log=print, table_rows=25):
+    failures = dict(failures or {})
+    course.require_gradebook_assignment()
+    results = scores(course)
+    graded = {s: v for s, v in results.items() if s not in failures}
+    for student in graded:
+        slow = timed_out_cells(course, student)
+        if slow:
+            failures[student] = f"graded, but cell(s) timed out: {', '.join(slow)}"
+    log("")
+    log(f"== {course.assignment}: {len(graded)} graded submission(s), {len(failures)} problem(s)")
+    if graded:
+        pct = [100 * sc / mx if mx else 0.0 for sc, mx in graded.values()]
+        max_score = max(mx for _, mx in graded.values())
+        log(f"   mean {statistics.mean(pct):.1f}%  median {statistics.median(pct):.1f}%  "
+            f"min {min(pct):.1f}%  max {max(pct):.1f}%  (out of {max_score:g} points)")
+        log(f"   {'student':<24} {'score':>12}")
+        for student in sorted(graded)[:table_rows]:
+            sc, mx = graded[student]
+            log(f"   {student:<24} {sc:>6g} / {mx:<4g}")
+        if len(graded) > table_rows:
+            log(f"   ... {len(graded) - table_rows} more: `make export` writes all of them to grades.csv")
+    for student, why in sorted(failures.items()):
+        log(f"   problem: {student}: {why}")
+
+
+def feedback(course, log=print):
+    course.require_gradebook_assignment()
+    graded = [s for s in course.submitted_students()
+              if any(course.path("autograded", s, course.assignment).glob("*.ipynb"))]
+    if not graded:
+        raise CourseError(f"nothing graded yet for '{course.assignment}': run `make grade` first")
+    course.nbgrader_checked(["generate_feedback", course.assignment, "--force"], "feedback",
+                            "nbgrader generate_feedback")
+    pages = sorted(course.path("feedback").glob(f"*/{course.assignment}/*.html"))
+    log(f"feedback: {len(pages)} HTML page(s) in feedback/<student>/{course.assignment}/")
+
+
+def export(course, log=print):
+    course.require_gradebook_assignment()
+    if not scores(course):
+        raise CourseError(f"no graded submission of '{course.assignment}' to export: run `make grade` first")
+    course.nbgrader_checked(["export", "--to=grades.csv"], "export", "nbgrader export")
+    rows = course.path("grades.csv").read_text(encoding="utf-8").strip().splitlines()
+    log(f"grades.csv: {len(rows) - 1} row(s) (all assignments and students in the gradebook)")

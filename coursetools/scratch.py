@@ -1,0 +1,96 @@
+"""Grade notebooks with real `nbgrader autograde` in a throw-away copy of the course.
+
+Used by `make validate` and by the gradebook tests: the course's own gradebook,
+submitted/ and autograded/ folders are never touched.
+"""
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from coursetools.course import Course
+
+
+@dataclass
+class CellScore:
+    notebook: str
+    name: str
+    score: float
+    max_score: float
+
+
+@dataclass
+class StudentResult:
+    cells: list = field(default_factory=list)
+    autograded: dict = field(default_factory=dict)  # notebook name -> executed notebook
+
+    @property
+    def score(self):
+        return sum(c.score for c in self.cells)
+
+    @property
+    def max_score(self):
+        return sum(c.max_score for c in self.cells)
+
+    def cell(self, name):
+        return next(c for c in self.cells if c.name == name)
+
+    def failed(self):
+        """Names of graded cells with points that did not earn all of them."""
+        return sorted(c.name for c in self.cells if c.max_score > 0 and c.score < c.max_score)
+
+
+def read_scores(course, students):
+    results = {}
+    with course.gradebook() as gb:
+        for student in students:
+            result = StudentResult()
+            submission = gb.find_submission(course.assignment, student)
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    result.cells.append(CellScore(notebook.name, grade.name, float(grade.score),
+                                                  float(grade.max_score)))
+            results[student] = result
+    return results
+
+
+def grade(course, submissions, timeout=None):
+    """``submissions``: {student: {notebook name: notebook}} -> {student: StudentResult}."""
+    with tempfile.TemporaryDirectory(prefix="scratch-course-") as tmp:
+        root = Path(tmp)
+        shutil.copy2(course.path("nbgrader_config.py"), root / "nbgrader_config.py")
+        shutil.copytree(course.build_dir, root / "build" / "source" / course.assignment)
+        shadow = Course(root, course.assignment)
+        db = ["--CourseDirectory.db_url=sqlite:///" + str(root / "gradebook.db"),
+              f"--CourseDirectory.root={root}"]
+        shadow.nbgrader_checked(["generate_assignment", course.assignment, "--force", *db],
+                                "release", "scratch generate_assignment")
+        for student, notebooks in submissions.items():
+            folder = root / "submitted" / student / course.assignment
+            folder.mkdir(parents=True)
+            for name, nb in notebooks.items():
+                nbformat.write(nb, folder / f"{name}.ipynb")
+        extra = [f"--ExecutePreprocessor.timeout={timeout}"] if timeout else []
+        shadow.nbgrader_checked(["autograde", course.assignment, "--force", *db, *extra],
+                                "autograde", "scratch autograde")
+        results = read_scores(_Sqlite(shadow, root / "gradebook.db"), submissions)
+        for student, result in results.items():
+            for path in (root / "autograded" / student / course.assignment).glob("*.ipynb"):
+                result.autograded[path.stem] = nbformat.read(path, as_version=4)
+        return results
+
+
+class _Sqlite:
+    """A Course view whose gradebook is the scratch SQLite file."""
+
+    def __init__(self, course, db_path):
+        self.assignment = course.assignment
+        self._url = "sqlite:///" + str(db_path)
+
+    def gradebook(self):
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self._url)

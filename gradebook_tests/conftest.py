@@ -1,0 +1,65 @@
+"""Shared fixtures: a temporary, git-committed copy of the course, driven by `make`.
+
+Every test that grades goes through the real `nbgrader` command line in that
+copy; the working tree's own gradebook and student folders are never touched.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# The environment running the tests (never resolve symlinks: that leads out of the venv).
+VENV = Path(sys.prefix)
+if sys.prefix == sys.base_prefix or not (VENV / "pyvenv.cfg").is_file():
+    raise RuntimeError("run the gradebook tests with `make test` (inside the course's .venv)")
+sys.path.insert(0, str(REPO))
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+def tracked_files(repo=REPO):
+    """Files git would commit: tracked, plus untracked ones not ignored."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=repo,
+                         capture_output=True, text=True, check=True).stdout
+    return [p for p in out.split("\0") if p and (repo / p).is_file()]
+
+
+def git(root, *args):
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True,
+                          env={**os.environ, **GIT_ENV}).stdout
+
+
+def copy_course(dest):
+    for rel in tracked_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, target)
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "course snapshot")
+    return dest
+
+
+def make(root, *args, check=True):
+    """Run `make -s ARGS VENV=<this venv>` in ``root``; returns the CompletedProcess."""
+    proc = subprocess.run(["make", "-s", *args, f"VENV={VENV}"], cwd=root, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"make {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """A committed copy of the course on which `make release` has run once."""
+    root = copy_course(tmp_path_factory.mktemp("course") / "course")
+    make(root, "release")
+    return root
