@@ -27,15 +27,21 @@ def _answer_first(n_cells):
     return edit
 
 
-def _swap_lines(code):
-    """A plausible slip: the last two statements of the answer in the wrong order
-    (typically a value returned before it is complete)."""
-    lines = code.rstrip().splitlines()
-    body = [i for i, ln in enumerate(lines) if ln.strip() and not ln.strip().startswith(("#", '"""'))]
-    if len(body) >= 2:
-        i, j = body[-2], body[-1]
-        lines[i], lines[j] = lines[j].replace(lines[j].lstrip(), lines[j].lstrip()), lines[i]
-    return "\n".join(lines)
+# A realistic slip per assignment: (solution cell, text in the answer, what the student wrote).
+SLIPS = {
+    "spatial": ("maxpool2d_backward", "dx[n, c, r + u, s + v] += dout[n, c, i, j]",
+                "dx[n, c, r + u, s + v] = dout[n, c, i, j]"),
+}
+
+
+def _with_slip(assignment):
+    """An edit that puts the assignment's known slip into one answer (if it applies)."""
+    cell, old, new = SLIPS.get(assignment, (None, None, None))
+
+    def edit(gid, code):
+        return code.replace(old, new) if gid == cell else code
+
+    return edit
 
 
 def class_submissions(course):
@@ -47,20 +53,16 @@ def class_submissions(course):
         source = nbformat.read(course.build_dir / f"{name}.ipynb", as_version=NBFORMAT_VERSION)
         todo = [grade_id(c) for c in released.cells if is_solution(c)]
         partial = _answer_first(max(1, len(todo) // 2))
-        last = todo[-1] if todo else None
 
         def keep_stub(gid, code, partial=partial):
             answer = partial(gid, code)
             return answer if answer is not None else _stub(released, gid)
 
-        def one_bug(gid, code, last=last):
-            return _swap_lines(code) if gid == last else code
-
         suffix = "" if len(names) == 1 else f"_{name}"
         files[f"alice{suffix}.ipynb"] = fill_solutions(released, source)
         files[f"bob{suffix}.ipynb"] = released
         files[f"carol_20261121_attempt2{suffix}.ipynb"] = fill_solutions(released, source, keep_stub)
-        files[f"dave{suffix}.ipynb"] = fill_solutions(released, source, one_bug)
+        files[f"dave{suffix}.ipynb"] = fill_solutions(released, source, _with_slip(course.assignment))
     return files
 
 
@@ -87,7 +89,7 @@ def demo(course, log=print):
         zf.writestr("eve.ipynb", '{"cells": [ this is not a notebook')
         zf.writestr("instructions.txt", "an LMS adds files like this one\n")
     log("== collect: demo/lms-download.zip (alice: correct, bob: blank, carol: half done, "
-        "dave: one slip, eve: corrupt file)")
+        "dave: `=` for `+=` in one backward pass, eve: corrupt file)")
     collect.collect(class_course, download, log=log)
     log("== grade")
     grading.grade(class_course, log=log)

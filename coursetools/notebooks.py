@@ -9,6 +9,7 @@ release nbgrader makes from them) are byte-identical.
 """
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -158,8 +159,8 @@ def build_assignment(root, assignment, log=print):
 def secret_lines(py_files):
     """Stripped lines that occur only inside solution or hidden-test regions.
 
-    A line that also occurs outside every region (in any source file) is public
-    text and is not a secret even if it repeats inside a region.
+    A line that also occurs outside every region (in any source file), or is part of
+    such a line, is public text and not a secret even if it repeats inside a region.
     """
     secret, public = set(), set()
     for path in py_files:
@@ -172,36 +173,50 @@ def secret_lines(py_files):
                 inside = False
             elif text:
                 (secret if inside else public).add(text)
-    return secret - public
+    # Pure punctuation (a closing bracket) carries no solution text, and a line that the
+    # public text already contains (a hint quoting the code) gives nothing away.
+    public_text = "\n".join(public)
+    return {line for line in secret - public
+            if any(ch.isalnum() for ch in line) and line not in public_text}
 
 
 def file_lines(path):
-    """Stripped lines of a released file; notebooks are read cell by cell."""
+    """Stripped lines of a released file; a notebook's cells are read one by one."""
     path = Path(path)
     raw = path.read_bytes().decode("utf-8", errors="replace")
-    lines = set(line.strip() for line in raw.splitlines())
     if path.suffix == ".ipynb":
         try:
             nb = nbformat.reads(raw, as_version=NBFORMAT_VERSION)
-        except Exception:  # noqa: BLE001 - a broken file is still scanned as text
+        except Exception:  # noqa: BLE001 - a broken notebook is still scanned as text
+            nb = None
+        if nb is not None:
+            lines = set()
+            for cell in nb.cells:
+                lines.update(line.strip() for line in cell_text(cell).splitlines())
+                for output in cell.get("outputs", []):
+                    text = output.get("text", "") or "".join(
+                        str(v) for v in output.get("data", {}).values())
+                    lines.update(line.strip() for line in str(text).splitlines())
             return lines
-        for cell in nb.cells:
-            lines.update(line.strip() for line in cell_text(cell).splitlines())
-            for output in cell.get("outputs", []):
-                text = output.get("text", "") or "".join(
-                    str(v) for v in output.get("data", {}).values())
-                lines.update(line.strip() for line in str(text).splitlines())
-    return lines
+    return set(line.strip() for line in raw.splitlines())
 
 
 def find_leaks(release_dir, py_files):
-    """[(file, line)] for every secret source line found in a file under release_dir."""
+    """[(file, line)] for every secret source line found in a file under release_dir.
+
+    Lines are compared whole (after stripping); in notebooks, secret lines of 12 or more
+    characters are also looked for anywhere in the raw JSON (metadata included).
+    """
     secret = secret_lines(py_files)
     leaks = []
     for path in sorted(Path(release_dir).rglob("*")):
-        if path.is_file():
-            for line in sorted(secret & file_lines(path)):
-                leaks.append((path, line))
+        if not path.is_file():
+            continue
+        found = secret & file_lines(path)
+        if path.suffix == ".ipynb":
+            raw = path.read_bytes().decode("utf-8", errors="replace")
+            found |= {s for s in secret if len(s) >= 12 and json.dumps(s)[1:-1] in raw}
+        leaks.extend((path, line) for line in sorted(found))
     return leaks
 
 

@@ -73,7 +73,7 @@ def grade(course, submissions, timeout=None):
             folder.mkdir(parents=True)
             for name, nb in notebooks.items():
                 nbformat.write(nb, folder / f"{name}.ipynb")
-        extra = [f"--ExecutePreprocessor.timeout={timeout}"] if timeout else []
+        extra = [f"--Execute.timeout={timeout}"] if timeout else []
         shadow.nbgrader_checked(["autograde", course.assignment, "--force", *db, *extra],
                                 "autograde", "scratch autograde")
         results = read_scores(_Sqlite(shadow, root / "gradebook.db"), submissions)
