@@ -18,7 +18,7 @@ export PATH := $(VENV_ABS)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT)
 
-.PHONY: help env release validate collect grade summary feedback export demo lab test clean distclean
+.PHONY: help env release validate collect grade summary feedback export demo lab mutants test clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [ASSIGNMENT=$(ASSIGNMENT)]"
@@ -64,6 +64,9 @@ demo: $(STAMP) ## a simulated class through collect, grade, feedback, export (in
 
 lab: release ## JupyterLab on a scratch copy of the release in lab/ (RESET=1: fresh copy)
 	@$(TOOL) lab $(if $(RESET),--reset) $(if $(DRY_RUN),--dry-run) -- $(LAB_ARGS)
+
+mutants: release ## grade every buggy submission of gradebook_tests/mutants.py -> reports/mutation-report.md
+	@$(PY) gradebook_tests/mutation_report.py
 
 test: $(STAMP) ## run gradebook_tests/ (end to end through real nbgrader)
 	@$(PY) -m pytest gradebook_tests $(PYTEST_ARGS)

@@ -46,7 +46,7 @@ def grade(course, log=print):
     errors = {}
     if todo:
         log(f"grading {len(todo)} submission(s) of {course.assignment} with nbgrader autograde ...")
-        progress = _Progress(todo, log)
+        progress = Progress(todo, log)
         args = ["autograde", course.assignment, "--force"]
         if rejected:
             args.append("--CourseDirectory.student_id_exclude=" + ",".join(rejected))
@@ -64,7 +64,9 @@ def grade(course, log=print):
         raise CourseError("no submission could be graded")
 
 
-class _Progress:
+class Progress:
+    """Prints [k/N] <student> as nbgrader autograde reaches each student."""
+
     def __init__(self, students, log):
         self.students, self.log, self.done = students, log, 0
 

@@ -57,8 +57,13 @@ def read_scores(course, students):
     return results
 
 
-def grade(course, submissions, timeout=None):
-    """``submissions``: {student: {notebook name: notebook}} -> {student: StudentResult}."""
+def grade(course, submissions, timeout=None, log=None):
+    """``submissions``: {student: {notebook name: notebook}} -> {student: StudentResult}.
+
+    ``log``, when given, receives a progress line per student.
+    """
+    from coursetools.grading import Progress
+
     with tempfile.TemporaryDirectory(prefix="scratch-course-") as tmp:
         root = Path(tmp)
         shutil.copy2(course.path("nbgrader_config.py"), root / "nbgrader_config.py")
@@ -74,8 +79,9 @@ def grade(course, submissions, timeout=None):
             for name, nb in notebooks.items():
                 nbformat.write(nb, folder / f"{name}.ipynb")
         extra = [f"--Execute.timeout={timeout}"] if timeout else []
+        progress = Progress(list(submissions), log).on_line if log else None
         shadow.nbgrader_checked(["autograde", course.assignment, "--force", *db, *extra],
-                                "autograde", "scratch autograde")
+                                "autograde", "scratch autograde", on_line=progress)
         results = read_scores(_Sqlite(shadow, root / "gradebook.db"), submissions)
         for student, result in results.items():
             for path in (root / "autograded" / student / course.assignment).glob("*.ipynb"):
