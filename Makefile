@@ -18,7 +18,7 @@ export PATH := $(VENV_ABS)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT)
 
-.PHONY: help env release validate collect grade summary feedback export demo lab mutants test clean distclean
+.PHONY: help env release validate collect grade summary feedback export demo lab mutants bench test clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [ASSIGNMENT=$(ASSIGNMENT)]"
@@ -67,6 +67,9 @@ lab: release ## JupyterLab on a scratch copy of the release in lab/ (RESET=1: fr
 
 mutants: release ## grade every buggy submission of gradebook_tests/mutants.py -> reports/mutation-report.md
 	@$(PY) gradebook_tests/mutation_report.py
+
+bench: $(STAMP) ## time loop/fast conv vs torch and the BLAS bound; table into README.md
+	@$(PY) bench/conv_bench.py
 
 test: $(STAMP) ## run gradebook_tests/ (end to end through real nbgrader)
 	@$(PY) -m pytest gradebook_tests $(PYTEST_ARGS)

@@ -29,8 +29,8 @@ def _answer_first(n_cells):
 
 # A realistic slip per assignment: (solution cell, text in the answer, what the student wrote).
 SLIPS = {
-    "spatial": ("maxpool2d_backward", "dx[n, c, r + u, s + v] += dout[n, c, i, j]",
-                "dx[n, c, r + u, s + v] = dout[n, c, i, j]"),
+    "spatial": ("maxpool2d_backward", "dx[n_idx, c_idx, r + u, s + v] += dout[:, :, i, j]",
+                "dx[n_idx, c_idx, r + u, s + v] = dout[:, :, i, j]"),
 }
 
 

@@ -8,15 +8,21 @@ function plus the cells listed in ``also`` (a backward cell can only be tested t
 student's own forward pass: a forward that crashes, or corrupts what it caches, costs the
 backward cell too) and keep every other point.
 
-Catalog rows 26 and 27 concern im2col, which part 2 of the assignment adds.
+The instructor's conv2d_*_fast answers are an optimised layout (see the notebook); the
+mutants of those two functions start from the plain im2col version the notebook teaches
+(PLAIN below), and replace both fast cells so that forward and backward share a cache.
 """
 
 import re
 from dataclasses import dataclass, field
 
 FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
-             "flatten_forward", "flatten_backward")
-CATALOG_ROWS = {str(r) for r in range(1, 26)} | {"28"}
+             "flatten_forward", "flatten_backward", "im2col", "col2im", "conv2d_forward_fast",
+             "conv2d_backward_fast", "cnn_loss", "train_cnn")
+# The graded cell meant to catch a mistake in each function.
+TARGET = {fn: fn + "_hidden" for fn in FUNCTIONS}
+TARGET.update(cnn_loss="cnn_gradient_hidden", train_cnn="cnn_accuracy_hidden")
+CATALOG_ROWS = {str(r) for r in range(1, 29)}
 
 
 @dataclass
@@ -27,6 +33,7 @@ class Mutant:
     edits: tuple = ()
     full: str = None
     also: frozenset = field(default_factory=frozenset)
+    others: dict = field(default_factory=dict)  # other cells answered differently (correctly)
 
     @property
     def key(self):
@@ -35,7 +42,7 @@ class Mutant:
 
     @property
     def must_fail(self):
-        return sorted({self.function + "_hidden"} | set(self.also))
+        return sorted({TARGET[self.function]} | set(self.also))
 
     def apply(self, code):
         """The instructor's answer ``code`` with this mistake in it."""
@@ -52,11 +59,67 @@ class Mutant:
         return head + body
 
 
+# The plain im2col versions of the fast convolution, as the notebook text teaches them.
+PLAIN = {
+    "conv2d_forward_fast": '''
+def conv2d_forward_fast(x, w, b, stride=1, padding=0):
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    Ho = (H + 2 * ph - KH) // sh + 1
+    Wo = (W + 2 * pw - KW) // sw + 1
+
+    # im2col, written out here so that this cell does not depend on another answer cell
+    xpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
+    xpad[:, :, ph:ph + H, pw:pw + W] = x
+    sN, sC, sH, sW = xpad.strides
+    windows = np.lib.stride_tricks.as_strided(
+        xpad, shape=(N, Ho, Wo, C, KH, KW),
+        strides=(sN, sh * sH, sw * sW, sC, sH, sW), writeable=False)
+    cols = windows.reshape(N * Ho * Wo, C * KH * KW)         # rows (n, i, j), columns (c, u, v)
+
+    out2d = cols @ w.reshape(F, -1).T + b                     # ONE matrix product: (N*Ho*Wo, F)
+    out = out2d.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)   # -> (N, F, Ho, Wo)
+    cache = (x.shape, cols, w, stride, padding)
+    return out, cache
+''',
+    "conv2d_backward_fast": '''
+def conv2d_backward_fast(dout, cache):
+    x_shape, cols, w, stride, padding = cache
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x_shape
+    F, _, KH, KW = w.shape
+    _, _, Ho, Wo = dout.shape
+
+    dout2d = dout.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, F)   # same row order as cols
+    db = dout2d.sum(axis=0)
+    dw = (dout2d.T @ cols).reshape(F, C, KH, KW)
+    dcols = dout2d @ w.reshape(F, -1)                              # (N*Ho*Wo, C*KH*KW)
+
+    # col2im, written out here so that this cell does not depend on another answer cell
+    dcols6 = dcols.reshape(N, Ho, Wo, C, KH, KW).transpose(0, 3, 1, 2, 4, 5)
+    dxpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
+    for u in range(KH):
+        for v in range(KW):                                        # KH*KW whole-array steps
+            dxpad[:, :, u:u + sh * (Ho - 1) + 1:sh, v:v + sw * (Wo - 1) + 1:sw] += dcols6[..., u, v]
+    dx = dxpad[:, :, ph:ph + H, pw:pw + W].copy()
+    return dx, dw, db
+''',
+}
+
+
 MUTANTS = []
 
 
 def mutant(description, row, function, *edits, full=None, also=()):
-    MUTANTS.append(Mutant(description, row, function, tuple(edits), full, frozenset(also)))
+    others = {}
+    if function in PLAIN:
+        if full is None:  # edit the plain im2col version, not the optimised one
+            full = Mutant(description, row, function, tuple(edits)).apply(PLAIN[function])
+        others = {fn: code for fn, code in PLAIN.items() if fn != function}
+    MUTANTS.append(Mutant(description, row, function, tuple(edits), full, frozenset(also), others))
 
 
 # conv2d_forward
@@ -173,16 +236,18 @@ mutant("modifies the caller's x", "25", "maxpool2d_forward",
        also=["maxpool2d_backward_hidden"])
 
 # maxpool2d_backward
-ROUTE = "dx[n, c, r + u, s + v] += dout[n, c, i, j]"
+ROUTE = "dx[n_idx, c_idx, r + u, s + v] += dout[:, :, i, j]"
+WINDOW = "window = x[:, :, r:r + kh, s:s + kw].reshape(N, C, kh * kw)"
+GRAD = "dout[:, :, i, j][:, :, None, None]"
+TIES = "(window == window.max(axis=2, keepdims=True)).reshape(N, C, kh, kw)"
 mutant("gradient to every element of the window", "16", "maxpool2d_backward",
-       (ROUTE, "dx[n, c, r:r + kh, s:s + kw] += dout[n, c, i, j]"))
+       (ROUTE, f"dx[:, :, r:r + kh, s:s + kw] += {GRAD}"))
 mutant("every tie gets the full gradient", "17", "maxpool2d_backward",
-       (ROUTE, "dx[n, c, r:r + kh, s:s + kw] += (window == window.max()) * dout[n, c, i, j]"))
+       (ROUTE, f"dx[:, :, r:r + kh, s:s + kw] += {TIES} * {GRAD}"))
 mutant("gradient split among ties (extra)", "17*", "maxpool2d_backward",
-       (ROUTE, "dx[n, c, r:r + kh, s:s + kw] += (window == window.max()) * dout[n, c, i, j]"
-               " / (window == window.max()).sum()"))
+       (ROUTE, f"dx[:, :, r:r + kh, s:s + kw] += {TIES} * {GRAD} / {TIES}.sum(axis=(2, 3), keepdims=True)"))
 mutant("last maximum instead of first (extra)", "17*", "maxpool2d_backward",
-       ("k = np.argmax(window)", "k = window.size - 1 - np.argmax(window.ravel()[::-1])"))
+       ("k = np.argmax(window, axis=2)", "k = kh * kw - 1 - np.argmax(window[:, :, ::-1], axis=2)"))
 mutant("argmax over the whole (N, C, window) block", "18", "maxpool2d_backward", full='''
 def maxpool2d_backward(dout, cache):
     x, kernel_size, stride = cache
@@ -206,16 +271,17 @@ mutant("stride ignored in backward", "20", "maxpool2d_backward",
 mutant("stride assumed equal to kernel in backward (extra)", "20*", "maxpool2d_backward",
        ("r, s = i * sh, j * sw", "r, s = i * kh, j * kw"))
 mutant("last window stretched to the border (leak)", "21", "maxpool2d_backward",
-       ("window = x[n, c, r:r + kh, s:s + kw]",
-        "window = x[n, c, r:(H if i == Ho - 1 else r + kh), s:(W if j == Wo - 1 else s + kw)]"),
-       ("u, v = divmod(int(k), kw)", "u, v = divmod(int(k), window.shape[1])"))
+       (WINDOW, "block = x[:, :, r:(H if i == Ho - 1 else r + kh), s:(W if j == Wo - 1 else s + kw)]\n"
+                "            window = block.reshape(N, C, -1)"),
+       ("u, v = np.divmod(k, kw)", "u, v = np.divmod(k, block.shape[3])"))
 mutant("dx = np.zeros_like(x): int truncation (extra)", "int", "maxpool2d_backward",
        ("dx = np.zeros((N, C, H, W))", "dx = np.zeros_like(x)"))
 mutant("modifies dout in place", "25", "maxpool2d_backward",
        ("    return dx", "    dout[...] = 0\n    return dx"))
 mutant("writes into the cached x through a view", "25", "maxpool2d_backward",
-       ("k = np.argmax(window)", "window[window < window.max()] = 0\n"
-                                 "                    k = np.argmax(window)"))
+       (WINDOW, "view = x[:, :, r:r + kh, s:s + kw]\n"
+                "            view[view < view.max()] = 0\n"
+                "            window = view.reshape(N, C, kh * kw)"))
 mutant("square kernel assumed in backward", "28", "maxpool2d_backward",
        ("kh, kw = _pair(kernel_size)", "kh = kw = _pair(kernel_size)[0]"))
 mutant("stride pair read as (w, h) in backward", "8", "maxpool2d_backward",
@@ -263,6 +329,111 @@ mutant("dw averaged over the batch", "own", "conv2d_backward",
 mutant("average pooling instead of max", "own", "maxpool2d_forward",
        ("x[:, :, r:r + kh, s:s + kw].max(axis=(2, 3))", "x[:, :, r:r + kh, s:s + kw].mean(axis=(2, 3))"))
 mutant("argmax position decoded with kh instead of kw", "own", "maxpool2d_backward",
-       ("u, v = divmod(int(k), kw)", "u, v = divmod(int(k), kh)"))
+       ("u, v = np.divmod(k, kw)", "u, v = np.divmod(k, kh)"))
 mutant("flatten_backward reshapes to (N, -1)", "own", "flatten_backward",
        ("dx = dout.reshape(cache)", "dx = dout.reshape(cache[0], -1)"))
+
+# ---- part 2: im2col, col2im, fast convolution, the CNN ----
+mutant("column order (kh, kw, c)", "27", "im2col",
+       ("shape=(N, Ho, Wo, C, KH, KW),\n        strides=(sN, sh * sH, sw * sW, sC, sH, sW)",
+        "shape=(N, Ho, Wo, KH, KW, C),\n        strides=(sN, sh * sH, sw * sW, sH, sW, sC)"))
+mutant("dxpad[idx] += cols, repeated fancy indices", "26", "col2im", full='''
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
+    KH, KW = _pair(kernel_size)
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x_shape
+    Ho = (H + 2 * ph - KH) // sh + 1
+    Wo = (W + 2 * pw - KW) // sw + 1
+    r = (np.arange(Ho) * sh).reshape(Ho, 1, 1, 1) + np.arange(KH).reshape(1, 1, KH, 1)
+    q = (np.arange(Wo) * sw).reshape(1, Wo, 1, 1) + np.arange(KW).reshape(1, 1, 1, KW)
+    cols6 = cols.reshape(N, Ho, Wo, C, KH, KW).transpose(0, 3, 1, 2, 4, 5)
+    dxpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
+    dxpad[:, :, r, q] += cols6           # buffered: repeated (r, q) pairs are added once
+    return dxpad[:, :, ph:ph + H, pw:pw + W].copy()
+''')
+mutant("= instead of += per kernel offset (extra)", "26*", "col2im",
+       ("v:v + sw * (Wo - 1) + 1:sw] += cols6[..., u, v]",
+        "v:v + sw * (Wo - 1) + 1:sw] = cols6[..., u, v]"))
+mutant("stride ignored in the window view", "4", "im2col",
+       ("strides=(sN, sh * sH, sw * sW, sC, sH, sW), writeable=False)   # a view",
+        "strides=(sN, sH, sW, sC, sH, sW), writeable=False)   # a view"))
+mutant("padding (1, 0) read as (0, 1)", "8", "im2col",
+       ("ph, pw = _pair(padding)", "pw, ph = _pair(padding)"))
+mutant("no crop (padded dx returned)", "11", "col2im",
+       ("dx = dxpad[:, :, ph:ph + H, pw:pw + W].copy()", "dx = dxpad"))
+mutant("crop with p:-p (extra)", "10", "col2im",
+       ("dx = dxpad[:, :, ph:ph + H, pw:pw + W].copy()", "dx = dxpad[:, :, ph:-ph, pw:-pw].copy()"))
+mutant("square kernel assumed (KW = KH)", "28", "im2col",
+       ("KH, KW = _pair(kernel_size)", "KH = KW = _pair(kernel_size)[0]"))
+mutant("square input assumed (Wo from H)", "28", "col2im",
+       ("Wo = (W + 2 * pw - KW) // sw + 1", "Wo = (H + 2 * ph - KH) // sh + 1"))
+mutant("square input assumed (Wo from H)", "28", "conv2d_forward_fast",
+       ("Wo = (W + 2 * pw - KW) // sw + 1", "Wo = (H + 2 * ph - KH) // sh + 1"),
+       also=["conv2d_backward_fast_hidden"])
+mutant("square kernel assumed (KW = KH)", "28", "conv2d_backward_fast",
+       ("F, _, KH, KW = w.shape", "F, _, KH, _ = w.shape\n    KW = KH"))
+mutant("loop over output positions (im2col by a loop)", "speed", "conv2d_forward_fast",
+       full='''
+def conv2d_forward_fast(x, w, b, stride=1, padding=0):
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    Ho = (H + 2 * ph - KH) // sh + 1
+    Wo = (W + 2 * pw - KW) // sw + 1
+    xpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
+    xpad[:, :, ph:ph + H, pw:pw + W] = x
+    cols6 = np.empty((N, Ho, Wo, C, KH, KW))
+    for i in range(Ho):
+        for j in range(Wo):
+            cols6[:, i, j] = xpad[:, :, i * sh:i * sh + KH, j * sw:j * sw + KW]
+    cols = cols6.reshape(N * Ho * Wo, C * KH * KW)
+    out2d = cols @ w.reshape(F, -1).T + b
+    out = out2d.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)
+    return out, (x.shape, cols, w, stride, padding)
+''')
+mutant("loop over output positions (matmul per position, extra)", "speed",
+       "conv2d_forward_fast", full='''
+def conv2d_forward_fast(x, w, b, stride=1, padding=0):
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    Ho = (H + 2 * ph - KH) // sh + 1
+    Wo = (W + 2 * pw - KW) // sw + 1
+    xpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
+    xpad[:, :, ph:ph + H, pw:pw + W] = x
+    wmat = w.reshape(F, -1).T
+    cols6 = np.empty((N, Ho, Wo, C, KH, KW))
+    out = np.zeros((N, F, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            window = xpad[:, :, i * sh:i * sh + KH, j * sw:j * sw + KW]
+            cols6[:, i, j] = window
+            out[:, :, i, j] = window.reshape(N, -1) @ wmat + b
+    return out, (x.shape, cols6.reshape(N * Ho * Wo, -1), w, stride, padding)
+''')
+mutant("loop over output positions in the col2im part", "speed", "conv2d_backward_fast",
+       ("    for u in range(KH):\n        for v in range(KW):                                        "
+        "# KH*KW whole-array steps\n            dxpad[:, :, u:u + sh * (Ho - 1) + 1:sh, v:v + sw * "
+        "(Wo - 1) + 1:sw] += dcols6[..., u, v]",
+        "    for i in range(Ho):\n        for j in range(Wo):\n            dxpad[:, :, i * sh:i * sh"
+        " + KH, j * sw:j * sw + KW] += dcols6[:, :, i, j]"))
+mutant("kernel flipped (true convolution)", "1", "conv2d_forward_fast",
+       ("out2d = cols @ w.reshape(F, -1).T + b", "out2d = cols @ w[:, :, ::-1, ::-1].reshape(F, -1).T + b"))
+mutant("out2d.reshape(N, F, Ho, Wo) without transpose (extra)", "fwd*", "conv2d_forward_fast",
+       ("out = out2d.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)", "out = out2d.reshape(N, F, Ho, Wo)"))
+mutant("db over wrong axes (0, 1, 2)", "12", "conv2d_backward_fast",
+       ("db = dout2d.sum(axis=0)", "db = dout.sum(axis=(0, 1, 2))"))
+mutant("dw from cols.T @ dout2d (extra)", "13*", "conv2d_backward_fast",
+       ("dw = (dout2d.T @ cols).reshape(F, C, KH, KW)", "dw = (cols.T @ dout2d).reshape(F, C, KH, KW)"))
+mutant("modifies dout in place (extra)", "25", "conv2d_backward_fast",
+       ("    return dx, dw, db", "    dout[:, :, 0, 0] = 0.0\n    return dx, dw, db"))
+mutant("ReLU backward mask missing", "relu", "cnn_loss",
+       ("dconv = relu_backward(drelu, relu_cache)", "dconv = drelu"))
+mutant("gradient of b1 forgotten (zeros)", "b1", "cnn_loss",
+       ('"b1": db1,', '"b1": np.zeros_like(db1),'))
+mutant("training does not learn (lr 0)", "lr0", "train_cnn",
+       ("params[key] = params[key] - lr_epoch * grads[key]",
+        "params[key] = params[key] - 0.0 * grads[key]"))

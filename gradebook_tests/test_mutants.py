@@ -37,7 +37,7 @@ def test_every_mutant_really_changes_the_solution(course):
 
 def test_instructor_full_marks_and_blank_zero_in_the_same_batch(batch):
     assert batch["instructor"].failed() == []
-    assert batch["instructor"].score == batch["instructor"].max_score == 100
+    assert batch["instructor"].score == batch["instructor"].max_score == 160
     assert batch["blank"].score == 0
 
 

@@ -29,7 +29,7 @@ def nbns():
         if cell.cell_type != "code":
             continue
         gid = md.get("grade_id", "")
-        if gid in ("setup", "grader_setup") or md.get("solution"):
+        if gid in ("setup", "grader_setup", "grader_setup_fast") or md.get("solution"):
             exec(compile(cell.source, f"<{gid}>", "exec"), ns)
     assert "_grader" in ns, "grader_setup did not define _grader"
     return ns
@@ -380,3 +380,109 @@ def test_flatten_matches_torch(ref):
         dout = rng.standard_normal(tuple(tout.shape))
         tout.backward(torch.tensor(dout))
         close(ref.ref_flatten_backward(x.shape, dout), tx.grad.numpy())
+
+
+# ---------------------------------------------------------------- part 2 (im2col, CNN)
+
+@pytest.fixture(scope="module")
+def fast(nbns):
+    assert "_grader_fast" in nbns, "grader_setup_fast did not define _grader_fast"
+    return nbns["_grader_fast"]
+
+
+def test_im2col_col2im_reference_match_instructor_and_are_adjoint(nbns, fast):
+    rng = np.random.default_rng(2026)
+    for x, w, b, stride, padding in random_conv_configs(120, 11):
+        kernel = w.shape[2:]
+        cols = fast.ref_im2col(x, kernel, stride, padding)
+        close(cols, nbns["im2col"](x, kernel, stride, padding))
+        c = rng.standard_normal(cols.shape)
+        dx = fast.ref_col2im(c, x.shape, kernel, stride, padding)
+        close(dx, nbns["col2im"](c, x.shape, kernel, stride, padding))
+        # adjoint: <im2col(x), c> == <x, col2im(c)>
+        lhs, rhs = float((cols * c).sum()), float((np.asarray(x, dtype=float) * dx).sum())
+        assert abs(lhs - rhs) <= 1e-9 * (1 + abs(lhs)), (lhs, rhs)
+
+
+def test_im2col_column_order_matches_w_reshape(fast):
+    """cols @ w.reshape(F, -1).T (+ b) is the convolution: the (c, kh, kw) column order."""
+    for x, w, b, stride, padding in random_conv_configs(60, 12):
+        cols = fast.ref_im2col(x, w.shape[2:], stride, padding)
+        out = _grader_conv(fast, x, w, b, stride, padding)
+        n, f, ho, wo = out.shape
+        via = (cols @ np.asarray(w, dtype=float).reshape(f, -1).T + b).reshape(n, ho, wo, f)
+        close(via.transpose(0, 3, 1, 2), out)
+
+
+def _grader_conv(fast, x, w, b, stride, padding):
+    return fast.loop_conv2d_forward(np.asarray(x, dtype=float), np.asarray(w, dtype=float),
+                                    np.asarray(b, dtype=float), stride, padding)
+
+
+def test_loop_timing_reference_is_correct(ref, fast):
+    rng = np.random.default_rng(5)
+    for x, w, b, stride, padding in random_conv_configs(40, 13):
+        x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))
+        out = fast.loop_conv2d_forward(x, w, b, stride, padding)
+        close(out, ref.ref_conv2d_forward(x, w, b, stride, padding))
+        dout = rng.standard_normal(out.shape)
+        got = fast.loop_conv2d_backward(x, w, stride, padding, dout)
+        exp = ref.ref_conv2d_backward(x, w, b, stride, padding, dout)
+        for g, e in zip(got, exp):
+            close(g, e)
+
+
+def test_instructor_fast_conv_matches_reference(nbns, ref):
+    rng = np.random.default_rng(6)
+    for x, w, b, stride, padding in random_conv_configs(150, 14):
+        out, cache = nbns["conv2d_forward_fast"](x, w, b, stride, padding)
+        close(out, ref.ref_conv2d_forward(x, w, b, stride, padding))
+        dout = rng.standard_normal(out.shape)
+        got = nbns["conv2d_backward_fast"](dout, cache)
+        for g, e in zip(got, ref.ref_conv2d_backward(x, w, b, stride, padding, dout)):
+            close(g, e)
+
+
+def test_cnn_reference_loss_gradient_by_finite_differences_and_torch(fast):
+    """The reference loss the gradient check uses is the network's true loss."""
+    rng = np.random.default_rng(7)
+    P = {"W1": rng.standard_normal((8, 1, 3, 3)) * 0.3, "b1": rng.standard_normal(8) * 0.1,
+         "W2": rng.standard_normal((128, 10)) * 0.1, "b2": rng.standard_normal(10) * 0.1}
+    X = rng.random((3, 1, 8, 8))
+    y = np.array([1, 7, 3])
+    torch = pytest.importorskip("torch")
+    T = {k: torch.tensor(v, requires_grad=True) for k, v in P.items()}
+    xt = torch.tensor(X)
+    a = torch.nn.functional.conv2d(xt, T["W1"], T["b1"], padding=1).relu()
+    a = torch.nn.functional.max_pool2d(a, 2).flatten(1) @ T["W2"] + T["b2"]
+    loss = torch.nn.functional.cross_entropy(a, torch.tensor(y))
+    loss.backward()
+    assert abs(fast.ref_cnn_loss(P, X, y) - loss.item()) < 1e-12
+    eps = 1e-6
+    for key in ("W1", "b2"):
+        flat = P[key].reshape(-1)
+        for k in range(0, flat.size, max(1, flat.size // 7)):
+            old = flat[k]
+            flat[k] = old + eps
+            plus = fast.ref_cnn_loss(P, X, y)
+            flat[k] = old - eps
+            minus = fast.ref_cnn_loss(P, X, y)
+            flat[k] = old
+            assert abs((plus - minus) / (2 * eps) - T[key].grad.reshape(-1)[k].item()) < 1e-6
+
+
+def test_im2col_matches_torch_unfold_and_col2im_matches_fold(fast):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    for x, w, b, stride, padding in random_conv_configs(60, 15):
+        x = np.asarray(x, dtype=float)
+        kernel = w.shape[2:]
+        st, pd = pair(stride), pair(padding)
+        cols = fast.ref_im2col(x, kernel, stride, padding)
+        unf = torch.nn.functional.unfold(torch.tensor(x), kernel, padding=pd, stride=st).numpy()
+        close(cols, unf.transpose(0, 2, 1).reshape(cols.shape))
+        c = rng.standard_normal(cols.shape)
+        n, L = x.shape[0], cols.shape[0] // x.shape[0]
+        folded = torch.nn.functional.fold(torch.tensor(c.reshape(n, L, -1).transpose(0, 2, 1)),
+                                          x.shape[2:], kernel, padding=pd, stride=st).numpy()
+        close(fast.ref_col2im(c, x.shape, kernel, stride, padding), folded)

@@ -1,9 +1,11 @@
-"""The `spatial` assignment graded through real `nbgrader autograde`.
+"""The `spatial` assignment (both parts) graded through real `nbgrader autograde`.
 
 One batch in a scratch course: the instructor solution, the same solution again
 (regrading gives the same grade), a fully looped naive student, the blank release,
 and a student whose forward passes are right but whose backward passes are wrong.
 """
+
+import re
 
 import nbformat
 import pytest
@@ -19,7 +21,12 @@ POINTS = {
     "conv2d_forward_hidden": 20, "conv2d_backward_hidden": 25,
     "maxpool2d_forward_hidden": 15, "maxpool2d_backward_hidden": 20,
     "flatten_forward_hidden": 10, "flatten_backward_hidden": 10,
+    "im2col_hidden": 10, "col2im_hidden": 10,
+    "conv2d_forward_fast_hidden": 10, "conv2d_backward_fast_hidden": 10,
+    "cnn_gradient_hidden": 10, "cnn_accuracy_hidden": 10,
 }
+TOTAL = 160
+README_NAMES = {"cnn_gradient_hidden": "cnn_loss", "cnn_accuracy_hidden": "train_cnn"}
 WRONG_BACKWARD = {
     "conv2d_backward": "def conv2d_backward(dout, cache):\n"
                        "    x, w, b = cache[0], cache[1], cache[2]\n"
@@ -57,16 +64,17 @@ def batch(course):
 def test_point_split_is_the_documented_one(batch):
     cells = {c.name: c.max_score for c in batch["instructor"].cells if c.max_score > 0}
     assert cells == POINTS
-    assert sum(POINTS.values()) == 100
+    assert sum(POINTS.values()) == TOTAL
     readme = (REPO / "README.md").read_text()
     for name, points in POINTS.items():
-        assert f"| `{name.removesuffix('_hidden')}` | {points} |" in readme, name
+        fn = README_NAMES.get(name, name.removesuffix("_hidden"))
+        assert re.search(rf"\| `{fn}`[^|]*\| {points} \|", readme), name
 
 
 def test_instructor_solution_earns_full_marks(batch):
     result = batch["instructor"]
     assert result.failed() == [], _why(result)
-    assert result.score == result.max_score == 100
+    assert result.score == result.max_score == TOTAL
 
 
 def test_regrading_gives_the_same_grade(batch):
@@ -88,7 +96,7 @@ def test_blank_release_earns_nothing(batch):
 def test_right_forward_wrong_backward_keeps_forward_points(batch):
     result = batch["wrong-backward"]
     assert result.failed() == ["conv2d_backward_hidden", "maxpool2d_backward_hidden"], _why(result)
-    assert result.score == 100 - 25 - 20
+    assert result.score == TOTAL - 25 - 20
 
 
 def _why(result):

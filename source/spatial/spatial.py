@@ -32,7 +32,7 @@
 # or a pair `(along H, along W)`. Forward functions return `(out, cache)`; the backward
 # function of the same layer receives that `cache` back and may store in it whatever it needs.
 #
-# **Points (100 in total)**
+# **Points (160 in total: part 1 = 100, part 2 = 60)**
 #
 # | function | points |
 # |---|---|
@@ -42,6 +42,18 @@
 # | `maxpool2d_backward` | 20 |
 # | `flatten_forward` | 10 |
 # | `flatten_backward` | 10 |
+# | **part 1 (sections 1-6)** | **100** |
+# | `im2col` | 10 |
+# | `col2im` | 10 |
+# | `conv2d_forward_fast` (values and speed) | 10 |
+# | `conv2d_backward_fast` (values and speed) | 10 |
+# | `cnn_loss` (gradient check of the whole network) | 10 |
+# | `train_cnn` (held-out accuracy of at least 95%) | 10 |
+# | **part 2 (sections 7-12)** | **60** |
+#
+# Part 2 makes the convolution fast (im2col: one matrix multiplication) and trains a small CNN on
+# handwritten digits with your layers. Its two fast convolution functions must be vectorised: their
+# hidden tests also measure the speed (item 5 below applies to part 1 only).
 #
 # **How to work**
 #
@@ -1236,16 +1248,18 @@ def maxpool2d_backward(dout, cache):
     N, C, H, W = x.shape
     _, _, Ho, Wo = dout.shape
 
+    n_idx, c_idx = np.indices((N, C))            # every (sample, channel) pair
+
     dx = np.zeros((N, C, H, W))                  # float, even when x is an integer array
-    for n in range(N):
-        for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
-                    r, s = i * sh, j * sw
-                    window = x[n, c, r:r + kh, s:s + kw]
-                    k = np.argmax(window)        # first maximum in row-major order
-                    u, v = divmod(int(k), kw)
-                    dx[n, c, r + u, s + v] += dout[n, c, i, j]   # windows may overlap
+    for i in range(Ho):
+        for j in range(Wo):
+            r, s = i * sh, j * sw
+            window = x[:, :, r:r + kh, s:s + kw].reshape(N, C, kh * kw)
+            k = np.argmax(window, axis=2)        # first maximum (row-major), per (n, c)
+            u, v = np.divmod(k, kw)
+            # one index per (n, c) in this window, so += on fancy indices is safe here;
+            # overlapping windows accumulate through the loop
+            dx[n_idx, c_idx, r + u, s + v] += dout[:, :, i, j]
     return dx
     ### END SOLUTION
 
@@ -1388,3 +1402,1909 @@ print("flatten_backward: visible tests passed")
 ### BEGIN HIDDEN TESTS
 _grader.check_flatten_backward(flatten_forward, flatten_backward)
 ### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "grader_setup_fast", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
+# This cell is intentionally empty in your copy of the notebook.
+# When your work is graded, the grader fills it in (reference solution and hidden checks of part 2).
+### BEGIN HIDDEN TESTS
+def _make_grader_fast():
+    """Build the part-2 reference implementation and hidden checks inside one closure.
+
+    Everything the checks use is captured here, when this cell runs (before any part-2 student
+    code). NumPy functions are taken from numpy's internal modules, so reassigning np.abs,
+    np.zeros, ... in a part-1 answer cell (which runs before this cell) cannot change them
+    either. The part-1 reference layers are taken from `_grader` now, once. The only new global
+    name is `_grader_fast`.
+    """
+    import builtins
+    import gc
+    import time
+    import types
+    import warnings
+    import numpy
+    from numpy._core import arrayprint, multiarray, umath
+    from numpy.random import _generator
+    from sklearn.datasets import load_digits
+
+    # ---- captured builtins (closure variables shadow any later global reassignment) ----
+    len = builtins.len
+    range = builtins.range
+    isinstance = builtins.isinstance
+    getattr = builtins.getattr
+    hasattr = builtins.hasattr
+    vars = builtins.vars
+    tuple = builtins.tuple
+    list = builtins.list
+    dict = builtins.dict
+    int = builtins.int
+    float = builtins.float
+    bool = builtins.bool
+    str = builtins.str
+    bytes = builtins.bytes
+    complex = builtins.complex
+    repr = builtins.repr
+    type = builtins.type
+    zip = builtins.zip
+    enumerate = builtins.enumerate
+    sorted = builtins.sorted
+    abs = builtins.abs
+    min = builtins.min
+    print = builtins.print
+    Exception = builtins.Exception
+    AssertionError = builtins.AssertionError
+    NotImplementedError = builtins.NotImplementedError
+    slice = builtins.slice
+    NoneType = type(None)
+    inf = float("inf")
+
+    # ---- captured numpy functions (from numpy's internal modules) ----
+    ndarray = multiarray.ndarray
+    nd_copy = ndarray.copy
+    nd_tobytes = ndarray.tobytes
+    F8, I8 = "float64", "int64"
+    np_array = multiarray.array
+    np_zeros = multiarray.zeros
+    np_arange = multiarray.arange
+    np_where = multiarray.where
+    np_unravel_index = multiarray.unravel_index
+    np_abs = umath.absolute
+    np_isnan = umath.isnan
+    np_isfinite = umath.isfinite
+    np_maximum = umath.maximum
+    np_exp = umath.exp
+    np_log = umath.log
+    np_add_at = umath.add.at
+    np_array2string = arrayprint.array2string
+    np_default_rng = _generator.default_rng
+    perf_counter = time.perf_counter
+    gc_collect = gc.collect
+    catch_warnings = warnings.catch_warnings
+    simplefilter = warnings.simplefilter
+
+    # ---- part-1 reference layers (proven in gradebook_tests/test_reference.py) ----
+    ref_conv_fwd = _grader.ref_conv2d_forward            # (x, w, b, stride, padding) -> out
+    ref_conv_bwd = _grader.ref_conv2d_backward           # (x, w, b, stride, padding, dout)
+    ref_pool_fwd = _grader.ref_maxpool2d_forward         # (x, kernel_size, stride) -> out
+    ref_pool_bwd = _grader.ref_maxpool2d_backward        # (x, kernel_size, stride, dout)
+    ref_flat_fwd = _grader.ref_flatten_forward           # (x) -> out
+    ref_flat_bwd = _grader.ref_flatten_backward          # (x_shape, dout) -> dx
+
+    RTOL, ATOL = 1e-9, 1e-10          # float64 comparisons against the reference
+    FD_RTOL, FD_ATOL = 1e-6, 1e-7     # comparisons against central finite differences
+    FD_EPS = 1e-6
+    OMIT = object()                   # "do not pass this argument" (use the default)
+    SPEEDUP = 20.0                    # required speed-up over the loop reference
+    MIN_ROUNDS, MAX_ROUNDS = 3, 7     # timing rounds (best of), stop early once fast enough
+    STUDENT_BUDGET = 8.0              # seconds of student calls after which timing stops
+    ACCURACY = 0.95
+
+    # =========================== reference implementation ===========================
+    # im2col/col2im with fancy-index gathers and np.add.at: independent of the as_strided +
+    # kernel-offset-loop instructor solution.
+
+    def pair(v):
+        if isinstance(v, (tuple, list)):
+            return int(v[0]), int(v[1])
+        return int(v), int(v)
+
+    def window_index(length, k, s):
+        """(n_out, k) array: row t holds the input indices covered by window t."""
+        n_out = (length - k) // s + 1
+        return np_arange(n_out).reshape(n_out, 1) * s + np_arange(k).reshape(1, k)
+
+    def geometry(x_shape, kernel_size, stride, padding):
+        n, c, h, w = (int(d) for d in x_shape)
+        kh, kw = pair(kernel_size)
+        sh, sw = pair(stride)
+        ph, pw = pair(padding)
+        rows = window_index(h + 2 * ph, kh, sh)            # (Ho, KH)
+        cols = window_index(w + 2 * pw, kw, sw)            # (Wo, KW)
+        ho, wo = rows.shape[0], cols.shape[0]
+        # index arrays broadcasting to (Ho, Wo, KH, KW)
+        idx = (rows.reshape(ho, 1, kh, 1), cols.reshape(1, wo, 1, kw))
+        return (n, c, h, w, kh, kw, ph, pw, ho, wo), idx
+
+    def ref_im2col(x, kernel_size, stride=1, padding=0):
+        x = np_array(x, dtype=F8)
+        (n, c, h, w, kh, kw, ph, pw, ho, wo), (r, q) = geometry(x.shape, kernel_size, stride,
+                                                                padding)
+        xp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=F8)
+        xp[:, :, ph:ph + h, pw:pw + w] = x
+        g = xp[:, :, r, q]                                  # (N, C, Ho, Wo, KH, KW)
+        return g.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+
+    def ref_col2im(cols, x_shape, kernel_size, stride=1, padding=0):
+        (n, c, h, w, kh, kw, ph, pw, ho, wo), (r, q) = geometry(x_shape, kernel_size, stride,
+                                                                padding)
+        g = np_array(cols, dtype=F8).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+        dxp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=F8)
+        np_add_at(dxp, (slice(None), slice(None), r, q), g)     # overlaps accumulate
+        return dxp[:, :, ph:ph + h, pw:pw + w].copy()
+
+    def loop_conv2d_forward(x, w, b, stride, padding):
+        """Timing reference: the part-1 style loop (i, j, f), NumPy inside."""
+        sh, sw = pair(stride)
+        ph, pw = pair(padding)
+        n, c, h, wd = x.shape
+        f, _, kh, kw = w.shape
+        ho = (h + 2 * ph - kh) // sh + 1
+        wo = (wd + 2 * pw - kw) // sw + 1
+        xp = np_zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=F8)
+        xp[:, :, ph:ph + h, pw:pw + wd] = x
+        out = np_zeros((n, f, ho, wo), dtype=F8)
+        for i in range(ho):
+            for j in range(wo):
+                window = xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                for k in range(f):
+                    out[:, k, i, j] = (window * w[k]).sum(axis=(1, 2, 3)) + b[k]
+        return out
+
+    def loop_conv2d_backward(x, w, stride, padding, dout):
+        """Timing reference: the part-1 style backward loop (i, j, f), NumPy inside."""
+        sh, sw = pair(stride)
+        ph, pw = pair(padding)
+        n, c, h, wd = x.shape
+        f, _, kh, kw = w.shape
+        _, _, ho, wo = dout.shape
+        xp = np_zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=F8)
+        xp[:, :, ph:ph + h, pw:pw + wd] = x
+        dxp = np_zeros(xp.shape, dtype=F8)
+        dw = np_zeros(w.shape, dtype=F8)
+        db = dout.sum(axis=(0, 2, 3))
+        for i in range(ho):
+            for j in range(wo):
+                r, s = i * sh, j * sw
+                window = xp[:, :, r:r + kh, s:s + kw]
+                for k in range(f):
+                    g = dout[:, k, i, j].reshape(n, 1, 1, 1)
+                    dw[k] += (g * window).sum(axis=0)
+                    dxp[:, :, r:r + kh, s:s + kw] += g * w[k]
+        return dxp[:, :, ph:ph + h, pw:pw + wd], dw, db
+
+    # ---- reference CNN (same architecture as the notebook) ----
+    CNN_SHAPES = (("W1", (8, 1, 3, 3)), ("b1", (8,)), ("W2", (128, 10)), ("b2", (10,)))
+
+    def ref_cnn_scores(P, X):
+        a = ref_conv_fwd(X, P["W1"], P["b1"], 1, 1)
+        h = np_maximum(a, 0.0)
+        p = ref_pool_fwd(h, 2, None)
+        return ref_flat_fwd(p) @ P["W2"] + P["b2"]
+
+    def ref_log_softmax(scores):
+        s = scores - scores.max(axis=1, keepdims=True)
+        return s - np_log(np_exp(s).sum(axis=1, keepdims=True))
+
+    def ref_cnn_loss(P, X, y):
+        logp = ref_log_softmax(ref_cnn_scores(P, X))
+        return float(-logp[np_arange(logp.shape[0]), y].mean())
+
+    # ---- reference layers with the notebook's signatures, swapped in while cnn_loss is checked ----
+    def sw_conv_forward(x, w, b, stride=1, padding=0):
+        x, w, b = (np_array(a, dtype=F8) for a in (x, w, b))
+        return ref_conv_fwd(x, w, b, stride, padding), (x, w, b, stride, padding)
+
+    def sw_conv_backward(dout, cache):
+        x, w, b, stride, padding = cache
+        return ref_conv_bwd(x, w, b, stride, padding, dout)
+
+    def sw_pool_forward(x, kernel_size, stride=None):
+        x = np_array(x, dtype=F8)
+        return ref_pool_fwd(x, kernel_size, stride), (x, kernel_size, stride)
+
+    def sw_pool_backward(dout, cache):
+        x, kernel_size, stride = cache
+        return ref_pool_bwd(x, kernel_size, stride, dout)
+
+    def sw_flatten_forward(x):
+        return ref_flat_fwd(x), tuple(x.shape)
+
+    def sw_flatten_backward(dout, cache):
+        return ref_flat_bwd(cache, dout)
+
+    def sw_relu_forward(x):
+        x = np_array(x, dtype=F8)
+        return np_maximum(x, 0.0), x
+
+    def sw_relu_backward(dout, cache):
+        return np_array(dout, dtype=F8) * (cache > 0)
+
+    def sw_linear_forward(x, W, b):
+        x, W, b = (np_array(a, dtype=F8) for a in (x, W, b))
+        return x @ W + b, (x, W)
+
+    def sw_linear_backward(dout, cache):
+        x, W = cache
+        dout = np_array(dout, dtype=F8)
+        return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+
+    def sw_softmax_cross_entropy(scores, y):
+        logp = ref_log_softmax(np_array(scores, dtype=F8))
+        n = logp.shape[0]
+        rows = np_arange(n)
+        loss = float(-logp[rows, y].mean())
+        d = np_exp(logp)
+        d[rows, y] -= 1.0
+        return loss, d / n
+
+    REFERENCE_LAYERS = {
+        "conv2d_forward_fast": sw_conv_forward, "conv2d_backward_fast": sw_conv_backward,
+        "conv2d_forward": sw_conv_forward, "conv2d_backward": sw_conv_backward,
+        "maxpool2d_forward": sw_pool_forward, "maxpool2d_backward": sw_pool_backward,
+        "flatten_forward": sw_flatten_forward, "flatten_backward": sw_flatten_backward,
+        "relu_forward": sw_relu_forward, "relu_backward": sw_relu_backward,
+        "linear_forward": sw_linear_forward, "linear_backward": sw_linear_backward,
+        "softmax_cross_entropy": sw_softmax_cross_entropy,
+        "im2col": ref_im2col, "col2im": ref_col2im,
+    }
+    MISSING = object()
+
+    def with_reference_layers(fn, thunk):
+        """Run thunk() with the layer names of fn's module bound to the reference layers."""
+        g = getattr(fn, "__globals__", None)
+        if not isinstance(g, dict):
+            return thunk()
+        saved = {k: g.get(k, MISSING) for k in REFERENCE_LAYERS}
+        try:
+            for k, v in REFERENCE_LAYERS.items():
+                g[k] = v
+            return thunk()
+        finally:
+            for k, v in saved.items():
+                if v is MISSING:
+                    g.pop(k, None)
+                else:
+                    g[k] = v
+
+    def numeric_grad(loss, arr):
+        """Central differences of loss() w.r.t. every element of the grader-owned array arr."""
+        g = np_zeros(arr.shape, dtype=F8)
+        flat = arr.reshape(-1)
+        gflat = g.reshape(-1)
+        for k in range(flat.size):
+            old = flat[k]
+            flat[k] = old + FD_EPS
+            plus = loss()
+            flat[k] = old - FD_EPS
+            minus = loss()
+            flat[k] = old
+            gflat[k] = (plus - minus) / (2 * FD_EPS)
+        return g
+
+    # ---- the digits split of the notebook, loaded here so the test set is the grader's own ----
+    _digits = load_digits()
+    _X_all = np_array(_digits.images, dtype=F8).reshape(-1, 1, 8, 8) / 16.0
+    _y_all = np_array(_digits.target, dtype=I8)
+    _order = np_default_rng(2024).permutation(_y_all.shape[0])
+    _n_test = _y_all.shape[0] // 5
+    X_TEST = _X_all[_order[:_n_test]]
+    Y_TEST = _y_all[_order[:_n_test]]
+    X_TRAIN = _X_all[_order[_n_test:]]
+    Y_TRAIN = _y_all[_order[_n_test:]]
+
+    # ================================ check machinery ================================
+
+    class CaseFailure(Exception):
+        """One hidden case failed; the message says what, where and the likely cause."""
+
+    class NotImplementedYet(Exception):
+        """The student's function still raises NotImplementedError."""
+
+    def desc(a):
+        return f"{tuple(a.shape)} {a.dtype}"
+
+    def call(fn, fn_name, args, kwargs, hint):
+        try:
+            return fn(*args, **kwargs)
+        except NotImplementedError:
+            raise NotImplementedYet(fn_name)
+        except Exception as e:
+            raise CaseFailure(f"{fn_name} raised {type(e).__name__}: {e}\n"
+                              f"    Likely cause: {hint}")
+
+    def unpack(what, result, names):
+        if not isinstance(result, (tuple, list)) or len(result) != len(names):
+            got = type(result).__name__
+            if isinstance(result, (tuple, list)):
+                got += f" of length {len(result)}"
+            raise CaseFailure(f"{what} must return a tuple ({', '.join(names)}); got a {got}.")
+        return result
+
+    def as_float(what, value):
+        try:
+            return np_array(value, dtype=F8, copy=True)
+        except Exception as e:
+            raise CaseFailure(f"{what} could not be turned into a float array "
+                              f"({type(e).__name__}: {e}); return a numpy array.")
+
+    def show(a):
+        return np_array2string(a, precision=4, separator=", ", suppress_small=True,
+                               prefix=" " * 14)
+
+    def expect_array(what, got, expected, hint, rtol=RTOL, atol=ATOL):
+        g = as_float(what, got)
+        if g.shape != expected.shape:
+            raise CaseFailure(f"{what}: expected shape {tuple(expected.shape)}, "
+                              f"got {tuple(g.shape)}.\n    Likely cause: {hint}")
+        err = np_abs(g - expected)
+        err = np_where(np_isnan(err), inf, err)
+        tol = atol + rtol * np_abs(expected)
+        bad = err > tol
+        if bad.any():
+            k = int((err - tol).argmax())
+            idx = tuple(int(i) for i in np_unravel_index(k, g.shape))
+            msg = (f"{what}: {int(bad.sum())} of {g.size} values wrong; largest error "
+                   f"{float(err.max()):.4g}, e.g. at index {idx}: expected "
+                   f"{float(expected[idx]):.6g}, got {float(g[idx]):.6g}.")
+            if expected.size <= 40:
+                msg += f"\n    expected: {show(expected)}\n    got:      {show(g)}"
+            raise CaseFailure(msg + f"\n    Likely cause: {hint}")
+
+    def expect_float_dtype(what, got, hint):
+        dt = getattr(got, "dtype", None)
+        if getattr(dt, "kind", None) != "f":
+            raise CaseFailure(f"{what}: expected a floating-point numpy array, got "
+                              f"{'dtype ' + str(dt) if dt is not None else type(got).__name__}."
+                              f"\n    Likely cause: {hint}")
+
+    def snap(obj, depth=0):
+        """Deep snapshot: ndarrays by shape/dtype/bytes, containers recursively."""
+        if isinstance(obj, ndarray):
+            return ("array", (tuple(obj.shape), obj.dtype.str, nd_tobytes(nd_copy(obj))))
+        if depth > 8:
+            return ("deep", repr(type(obj)))
+        if isinstance(obj, (tuple, list)):
+            return (type(obj).__name__,
+                    tuple((f"[{i}]", snap(v, depth + 1)) for i, v in enumerate(obj)))
+        if isinstance(obj, dict):
+            return ("dict", tuple((f"[{k!r}]", snap(v, depth + 1)) for k, v in obj.items()))
+        if isinstance(obj, (int, float, complex, str, bytes, bool, NoneType)):
+            return ("value", repr(obj))
+        if hasattr(obj, "__dict__"):
+            return ("object", tuple((f".{k}", snap(v, depth + 1)) for k, v in vars(obj).items()))
+        return ("value", repr(obj))
+
+    def first_change(a, b, path):
+        if a == b:
+            return None
+        if a[0] == "array" and b[0] == "array":
+            if a[1][:2] != b[1][:2]:
+                return (f"{path} (shape/dtype changed from {a[1][0]} {a[1][1]} "
+                        f"to {b[1][0]} {b[1][1]})")
+            return f"{path} (values changed)"
+        if (a[0] == b[0] and a[0] in ("tuple", "list", "dict", "object")
+                and len(a[1]) == len(b[1])):
+            for (la, va), (lb, vb) in zip(a[1], b[1]):
+                if la != lb:
+                    return path
+                found = first_change(va, vb, path + la)
+                if found:
+                    return found
+        return path
+
+    def expect_unchanged(what, before, obj, who):
+        where = first_change(before, snap(obj), what)
+        if where:
+            raise CaseFailure(
+                f"{where} was modified in place by {who}.\n    Likely cause: an in-place "
+                f"write (x[...] = ..., +=, .fill, .shape = ..., a writeable as_strided view) "
+                f"into an input, dout, the cache or params, or a view of them. Never modify them: "
+                f"work on new arrays (np.zeros(...), .copy()).")
+
+    def run_cases(fn_name, cases):
+        failures = []
+        for name, case in cases:
+            ctx = {"call": "", "why": ""}
+            try:
+                with catch_warnings():
+                    simplefilter("ignore")      # student warnings must not reach stderr
+                    case(ctx)
+            except NotImplementedYet as e:
+                raise AssertionError(
+                    f"{e.args[0]} is not implemented yet (it raises NotImplementedError): "
+                    f"write your code where it says YOUR CODE HERE.") from None
+            except CaseFailure as e:
+                failures.append(f"[case '{name}'] {ctx['call']}\n    This case: {ctx['why']}."
+                                f"\n    {e}")
+            except Exception as e:
+                failures.append(f"[case '{name}'] {ctx['call']}\n    the result could not be "
+                                f"checked ({type(e).__name__}: {e}); check the types and "
+                                f"shapes you return.")
+        if failures:
+            raise AssertionError(f"{fn_name}: {len(failures)} of {len(cases)} hidden cases "
+                                 f"failed.\n\n" + "\n\n".join(failures))
+        print(f"{fn_name}: all {len(cases)} hidden cases passed")
+
+    def data(rng, shape, kind):
+        if kind == "int":
+            return rng.integers(-4, 5, size=shape)            # int64
+        if kind == "distinct":                                # every value different
+            size = 1
+            for d in shape:
+                size *= d
+            return rng.permutation(size).reshape(shape) * 0.5 - 3.0
+        return rng.standard_normal(shape)
+
+    def kw_text(kwargs):
+        return "".join(f", {k}={v!r}" for k, v in kwargs.items())
+
+    # ================================ im2col / col2im ================================
+    # name, x shape, kernel_size, stride, padding, kind, what the case exercises
+    COL_CASES = [
+        ("nonsquare_C3_distinct", (2, 3, 5, 7), (3, 2), 1, 0, "distinct",
+         "H != W, KH != KW, N = 2, C = 3 with all values distinct: rows (n, i, j), "
+         "columns (c, kh, kw)"),
+        ("defaults_N1_C1", (1, 1, 4, 4), 2, OMIT, OMIT, "distinct",
+         "N = C = 1, kernel_size an int, default stride 1 and padding 0"),
+        ("stride2_pad1_8x8_k3", (2, 2, 8, 8), 3, 2, 1, "distinct",
+         "stride 2, padding 1: Ho = Wo = (8 + 2 - 3)//2 + 1 = 4"),
+        ("stride2_floor_10x9_k3", (1, 2, 10, 9), 3, 2, 0, "float",
+         "(10 - 3)/2 = 3.5: Ho = 4 (floor), Wo = (9 - 3)//2 + 1 = 4"),
+        ("stride_pair_2_1", (2, 2, 7, 5), (3, 2), (2, 1), 0, "distinct",
+         "stride=(2, 1): 2 along H (rows), 1 along W (columns); H != W"),
+        ("padding_pair_1_0", (1, 3, 4, 6), (3, 3), 1, (1, 0), "distinct",
+         "padding=(1, 0): one zero row above and below, no zero columns"),
+        ("pairs_s12_p02", (2, 1, 5, 6), (2, 3), (1, 2), (0, 2), "distinct",
+         "stride=(1, 2), padding=(0, 2): pairs are (along H, along W)"),
+        ("kernel_covers_input", (2, 2, 3, 4), (3, 4), 1, 0, "distinct",
+         "kernel as large as the input: Ho = Wo = 1, one row per sample"),
+        ("stride3_pad2", (1, 2, 6, 7), (3, 2), 3, 2, "float",
+         "stride 3, padding 2: Ho = (6 + 4 - 3)//3 + 1 = 3, Wo = (7 + 4 - 2)//3 + 1 = 4"),
+        ("overlap_k3_s1_pad1", (2, 2, 6, 5), 3, 1, 1, "distinct",
+         "stride 1 < kernel 3: windows overlap, an element of x appears in up to 9 rows"),
+        ("integer_input", (2, 2, 4, 5), (2, 3), 1, 1, "int",
+         "x is an int64 array"),
+    ]
+
+    IM2COL_HINT = (
+        "cols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v] = xpad[n, c, i*sh + u, j*sw + v]: rows in "
+        "(n, i, j) order, columns in (c, kh, kw) order (as in w.reshape(F, -1)); "
+        "Ho = (H + 2*ph - KH)//sh + 1 (floor); pad H and W only, on both sides; pairs are "
+        "(along H, along W); the window view is (N, Ho, Wo, C, KH, KW) with strides "
+        "(sN, sh*sH, sw*sW, sC, sH, sW) of xpad.")
+    COL2IM_HINT = (
+        "dxpad[n, c, i*sh + u, j*sw + v] += cols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v] for every "
+        "entry (overlapping windows ADD UP: dxpad[idx] += cols with repeated fancy indices keeps "
+        "only one of them; use np.add.at or a loop over the KH*KW offsets adding strided "
+        "slices), then crop dx = dxpad[:, :, ph:ph+H, pw:pw+W] (shape x_shape; not p:-p).")
+
+    def col_inputs(k, spec, base):
+        name, xs, kernel, stride, padding, kind, why = spec
+        rng = np_default_rng(base + k)
+        x = data(rng, xs, kind)
+        kwargs = {}
+        if stride is not OMIT:
+            kwargs["stride"] = stride
+        if padding is not OMIT:
+            kwargs["padding"] = padding
+        st = 1 if stride is OMIT else stride
+        pd = 0 if padding is OMIT else padding
+        return rng, x, kernel, kwargs, st, pd, why
+
+    def check_im2col(im2col):
+        cases = []
+        for k, spec in enumerate(COL_CASES):
+            def case(ctx, k=k, spec=spec):
+                rng, x, kernel, kwargs, st, pd, why = col_inputs(k, spec, 6100)
+                expected = ref_im2col(x, kernel, st, pd)
+                xs = nd_copy(x)
+                before = snap(xs)
+                ctx["why"] = why
+                ctx["call"] = f"im2col(x {desc(x)}, kernel_size={kernel!r}{kw_text(kwargs)})"
+                cols = call(im2col, "im2col", (xs, kernel), kwargs, IM2COL_HINT)
+                g = as_float("cols", cols)
+                kh, kw = pair(kernel)
+                rows, c = expected.shape[0], x.shape[1]
+                if g.shape == expected.shape[::-1] and g.shape != expected.shape:
+                    raise CaseFailure(f"cols has shape {tuple(g.shape)}, the transpose of the "
+                                      f"expected {tuple(expected.shape)}.\n    Likely cause: "
+                                      f"one ROW per output position (n, i, j), one COLUMN per "
+                                      f"window element (c, kh, kw).")
+                if c > 1 and g.shape == expected.shape:
+                    khkwc = expected.reshape(rows, c, kh, kw).transpose(0, 2, 3, 1).reshape(
+                        rows, c * kh * kw)
+                    if not (np_abs(g - expected) <= ATOL).all() and (
+                            np_abs(g - khkwc) <= ATOL).all():
+                        raise CaseFailure(
+                            "the columns are in (kh, kw, c) order: cols[r, (u*KW + v)*C + c].\n"
+                            "    Likely cause: the window view has shape (N, Ho, Wo, KH, KW, C) "
+                            "(channels last). The columns must follow w.reshape(F, -1), i.e. "
+                            "(c, kh, kw): view (N, Ho, Wo, C, KH, KW).")
+                expect_array("cols", cols, expected, IM2COL_HINT)
+                expect_unchanged("x", before, xs, "im2col")
+            cases.append((spec[0], case))
+        run_cases("im2col", cases)
+
+    def check_col2im(col2im):
+        cases = []
+        for k, spec in enumerate(COL_CASES):
+            def case(ctx, k=k, spec=spec):
+                rng, x, kernel, kwargs, st, pd, why = col_inputs(k, spec, 6200)
+                shape = tuple(int(d) for d in x.shape)
+                rows, ncol = ref_im2col(x, kernel, st, pd).shape
+                cols = rng.standard_normal((rows, ncol))
+                expected = ref_col2im(cols, shape, kernel, st, pd)
+                cs = nd_copy(cols)
+                before = snap(cs)
+                ctx["why"] = why
+                ctx["call"] = (f"col2im(cols {desc(cols)}, x_shape={shape!r}, "
+                               f"kernel_size={kernel!r}{kw_text(kwargs)})")
+                dx = call(col2im, "col2im", (cs, shape, kernel), kwargs, COL2IM_HINT)
+                expect_array("dx", dx, expected, COL2IM_HINT)
+                expect_unchanged("cols", before, cs, "col2im")
+            cases.append((spec[0], case))
+
+        # <im2col(x), c> == <x, col2im(c)>, on random x and c
+        ADJOINT = [("adjoint_overlap_k3_s1_pad1", (2, 3, 6, 5), (3, 2), 1, 1,
+                    "random x and c, overlapping windows, padding 1"),
+                   ("adjoint_stride_pair_pad_pair", (1, 2, 7, 8), (2, 3), (2, 1), (1, 0),
+                    "random x and c, stride (2, 1), padding (1, 0)")]
+        for k, (name, xs, kernel, st, pd, why) in enumerate(ADJOINT):
+            def case(ctx, k=k, xs=xs, kernel=kernel, st=st, pd=pd, why=why):
+                rng = np_default_rng(6300 + k)
+                x = rng.standard_normal(xs)
+                cols_x = ref_im2col(x, kernel, st, pd)
+                c = rng.standard_normal(cols_x.shape)
+                lhs = float((cols_x * c).sum())
+                ctx["why"] = why + ": <im2col(x), c> == <x, col2im(c)> (col2im is the adjoint)"
+                ctx["call"] = (f"col2im(c {desc(c)}, x_shape={tuple(xs)!r}, kernel_size="
+                               f"{kernel!r}, stride={st!r}, padding={pd!r})")
+                dx = call(col2im, "col2im", (nd_copy(c), tuple(xs), kernel),
+                          {"stride": st, "padding": pd}, COL2IM_HINT)
+                g = as_float("dx", dx)
+                if g.shape != x.shape:
+                    raise CaseFailure(f"dx: expected shape {tuple(x.shape)} (x_shape), got "
+                                      f"{tuple(g.shape)}.\n    Likely cause: {COL2IM_HINT}")
+                rhs = float((x * g).sum())
+                if not abs(lhs - rhs) <= 1e-9 * (1.0 + abs(lhs)):
+                    raise CaseFailure(
+                        f"<im2col(x), c> = {lhs:.10g} (reference im2col) but <x, col2im(c)> = "
+                        f"{rhs:.10g}: your col2im is not the transpose of im2col.\n"
+                        f"    Likely cause: {COL2IM_HINT}")
+            cases.append((name, case))
+        run_cases("col2im", cases)
+
+    # ================================ conv2d fast ================================
+    # name, x shape, (F, KH, KW), stride, padding, kind, what the case exercises
+    CONV_CASES = [
+        ("nonsquare_basic", (2, 3, 5, 7), (4, 3, 2), 1, 0, "float",
+         "H != W, KH != KW, random non-symmetric kernel, N > 1, C > 1, F != C"),
+        ("single_sample_channel", (1, 1, 4, 4), (1, 2, 2), OMIT, OMIT, "float",
+         "N = 1, C = 1, F = 1, default stride and padding"),
+        ("stride2_8x8_k3", (1, 2, 8, 8), (3, 3, 3), 2, 0, "float",
+         "(8 - 3)/2 = 2.5 is not an integer: Ho = (8 - 3)//2 + 1 = 3 (floor)"),
+        ("stride2_pad1_8x8_k3", (2, 2, 8, 8), (3, 3, 3), 2, 1, "float",
+         "padding 1 on H and W only: Ho = (8 + 2 - 3)//2 + 1 = 4"),
+        ("stride2_10x9_k3", (1, 1, 10, 9), (2, 3, 3), 2, OMIT, "float",
+         "(10 - 3)/2 = 3.5: floor gives Ho = 4 (round or ceil would give 5)"),
+        ("stride_pair_2_1", (2, 2, 7, 5), (3, 3, 2), (2, 1), 0, "float",
+         "stride=(2, 1): 2 along H (rows), 1 along W (columns); H != W"),
+        ("padding_pair_1_0", (1, 3, 4, 6), (2, 3, 3), 1, (1, 0), "float",
+         "padding=(1, 0): one zero row above and below, no zero columns"),
+        ("pairs_s12_p02", (2, 1, 5, 6), (2, 2, 3), (1, 2), (0, 2), "float",
+         "stride=(1, 2), padding=(0, 2): pairs are (along H, along W)"),
+        ("many_filters", (3, 2, 5, 5), (5, 3, 3), 1, 1, "float",
+         "N = 3, C = 2, F = 5 = Wo: bias b[f] belongs to filter f (axis 1)"),
+        ("kernel_covers_input", (2, 2, 3, 4), (3, 3, 4), 1, 0, "float",
+         "kernel as large as the input: Ho = Wo = 1"),
+        ("stride3_pad2", (1, 2, 6, 7), (2, 3, 2), 3, 2, "float",
+         "stride 3, padding 2: Ho = (6 + 4 - 3)//3 + 1 = 3, Wo = (7 + 4 - 2)//3 + 1 = 4"),
+        ("distinct_C3_overlap", (2, 3, 6, 5), (2, 3, 2), 1, 1, "distinct",
+         "C = 3, distinct values, overlapping windows: a (kh, kw, c) column order is wrong"),
+        ("integer_inputs", (2, 2, 4, 5), (3, 2, 3), 1, 1, "int",
+         "x, w and b are int64 arrays: the result must be float, without truncation"),
+    ]
+
+    def conv_inputs(k, spec):
+        name, xs, (f, kh, kw), stride, padding, kind, why = spec
+        rng = np_default_rng(30240 + k)
+        x = data(rng, xs, kind)
+        w = data(rng, (f, xs[1], kh, kw), kind)
+        b = data(rng, (f,), kind)
+        kwargs = {}
+        if stride is not OMIT:
+            kwargs["stride"] = stride
+        if padding is not OMIT:
+            kwargs["padding"] = padding
+        st = 1 if stride is OMIT else stride
+        pd = 0 if padding is OMIT else padding
+        return rng, x, w, b, kwargs, st, pd, why
+
+    CONV_FWD_HINT = (
+        "out = (cols @ w.reshape(F, -1).T + b).reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2) with "
+        "cols = im2col(x, (KH, KW), stride, padding) (rows (n, i, j), columns (c, kh, kw)); "
+        "reshaping the (N*Ho*Wo, F) product directly to (N, F, Ho, Wo) mixes positions and "
+        "filters; cross-correlation (no kernel flip); Ho = (H + 2*ph - KH)//sh + 1.")
+    CONV_DX_HINT = (
+        "dout2d = dout.transpose(0, 2, 3, 1).reshape(N*Ho*Wo, F) (same row order as cols); "
+        "dcols = dout2d @ w.reshape(F, -1); dx = col2im(dcols, x.shape, ...): overlaps add up "
+        "(no dx[idx] += with repeated indices), padding cropped, dx has x's shape.")
+    CONV_DW_HINT = ("dw = (dout2d.T @ cols).reshape(F, C, KH, KW) with dout2d = "
+                    "dout.transpose(0, 2, 3, 1).reshape(N*Ho*Wo, F): sums over n, i, j.")
+    CONV_DB_HINT = "db = dout.sum(axis=(0, 2, 3)): one value per filter, summed over N, Ho, Wo."
+
+    # Input of the speed checks: the loop reference takes ~0.1 s (forward) / ~0.2 s (backward),
+    # almost all of it Python overhead, one iteration per output position and filter. With one
+    # sample, channel and filter and a small kernel, a loop over the 32,625 output positions is
+    # at most ~10x faster than the reference (copying one window costs ~0.5 us), while
+    # vectorised solutions, also memory-hungry ones (np.add.at, outer products), are > 60x faster.
+    SPEED_X, SPEED_W, SPEED_STRIDE, SPEED_PAD = (1, 1, 144, 224), (1, 1, 2, 2), 1, 1
+    SLOW_HINT = (
+        "a Python loop over the output positions (i, j) ({} of them here), even with NumPy "
+        "inside, or over samples and positions. Build all windows at once (im2col with "
+        "as_strided) and use ONE matrix multiply (and col2im with a loop over the KH*KW kernel "
+        "offsets, or np.add.at, in the backward pass). Loops over the kernel offsets or over "
+        "the filters are fine.")
+
+    def time_against(student_call, ref_call):
+        """Interleaved best-of timing; returns (best student s, best reference s, rounds)."""
+        gc_collect()
+        best_s = best_r = inf
+        spent = 0.0
+        rounds = 0
+        for rnd in range(MAX_ROUNDS):
+            rounds += 1
+            if rnd % 2 == 0:
+                t0 = perf_counter()
+                ref_call()
+                t1 = perf_counter()
+                student_call()
+                t2 = perf_counter()
+                tr, ts = t1 - t0, t2 - t1
+            else:
+                t0 = perf_counter()
+                student_call()
+                t1 = perf_counter()
+                ref_call()
+                t2 = perf_counter()
+                ts, tr = t1 - t0, t2 - t1
+            best_r = min(best_r, tr)
+            best_s = min(best_s, ts)
+            spent += ts
+            if rounds >= MIN_ROUNDS and best_r >= SPEEDUP * best_s:
+                break
+            if spent > STUDENT_BUDGET:
+                break
+        return best_s, best_r, rounds
+
+    def judge_speed(fn_name, best_s, best_r, rounds, ho, wo):
+        if not best_r > 1e-3:
+            raise CaseFailure(f"the timer does not work (loop reference measured {best_r:.3g} s);"
+                              f" do not reassign time.perf_counter.")
+        ratio = best_r / best_s if best_s > 0 else inf
+        line = (f"{fn_name} speed: {best_s * 1e3:.2f} ms, loop reference {best_r * 1e3:.1f} ms "
+                f"(best of {rounds}): {ratio:.1f}x faster, at least {SPEEDUP:.0f}x required")
+        print(line)
+        if ratio < SPEEDUP:
+            raise CaseFailure(line + ".\n    Likely cause: " + SLOW_HINT.format(ho * wo))
+
+    def speed_inputs(seed):
+        rng = np_default_rng(seed)
+        x = rng.standard_normal(SPEED_X)
+        w = rng.standard_normal(SPEED_W)
+        b = rng.standard_normal(SPEED_W[0])
+        return rng, x, w, b
+
+    def speed_geometry():
+        _, _, h, wd = SPEED_X
+        _, _, kh, kw = SPEED_W
+        return (h + 2 * SPEED_PAD - kh) // SPEED_STRIDE + 1, (wd + 2 * SPEED_PAD - kw) // SPEED_STRIDE + 1
+
+    def check_conv2d_forward_fast(conv2d_forward_fast):
+        cases = []
+        for k, spec in enumerate(CONV_CASES):
+            def case(ctx, k=k, spec=spec):
+                rng, x, w, b, kwargs, st, pd, why = conv_inputs(k, spec)
+                expected = ref_conv_fwd(x, w, b, st, pd)
+                xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
+                before = [snap(a) for a in (xs, ws, bs)]
+                ctx["why"] = why
+                ctx["call"] = (f"conv2d_forward_fast(x {desc(x)}, w {desc(w)}, b {desc(b)}"
+                               f"{kw_text(kwargs)})")
+                res = call(conv2d_forward_fast, "conv2d_forward_fast", (xs, ws, bs), kwargs,
+                           CONV_FWD_HINT)
+                out, _cache = unpack("conv2d_forward_fast", res, ("out", "cache"))
+                expect_array("out", out, expected, CONV_FWD_HINT)
+                expect_float_dtype("out", out, "integer inputs must give a float result: build "
+                                               "the padded input with np.zeros (float64).")
+                for label, snapshot, arr in zip(("x", "w", "b"), before, (xs, ws, bs)):
+                    expect_unchanged(label, snapshot, arr, "conv2d_forward_fast")
+            cases.append((spec[0], case))
+
+        def speed_case(ctx):
+            rng, x, w, b = speed_inputs(5150)
+            ho, wo = speed_geometry()
+            ctx["why"] = (f"at least {SPEEDUP:.0f}x faster than a loop over (i, j, f) like the "
+                          f"part-1 solution; Ho*Wo = {ho * wo} output positions")
+            ctx["call"] = (f"conv2d_forward_fast(x {desc(x)}, w {desc(w)}, b {desc(b)}, "
+                           f"stride={SPEED_STRIDE}, padding={SPEED_PAD}), timed")
+            xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
+            args, kwargs = (xs, ws, bs), {"stride": SPEED_STRIDE, "padding": SPEED_PAD}
+            call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs, CONV_FWD_HINT)
+            best_s, best_r, rounds = time_against(
+                lambda: call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs,
+                             CONV_FWD_HINT),
+                lambda: loop_conv2d_forward(x, w, b, SPEED_STRIDE, SPEED_PAD))
+            judge_speed("conv2d_forward_fast", best_s, best_r, rounds, ho, wo)
+        cases.append(("speed", speed_case))
+        run_cases("conv2d_forward_fast", cases)
+
+    def conv_backward_case(ctx, fwd, bwd, x, w, b, kwargs, dout, expected, why):
+        exp_dx, exp_dw, exp_db = expected
+        xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
+        ctx["why"] = why
+        ctx["call"] = (f"conv2d_backward_fast(dout {desc(dout)}, cache) after "
+                       f"conv2d_forward_fast(x {desc(x)}, w {desc(w)}, b {desc(b)}"
+                       f"{kw_text(kwargs)})")
+        res = call(fwd, "conv2d_forward_fast (called to build the cache)", (xs, ws, bs), kwargs,
+                   "conv2d_forward_fast must work before conv2d_backward_fast can be tested: "
+                   + CONV_FWD_HINT)
+        _out, cache = unpack("conv2d_forward_fast", res, ("out", "cache"))
+        before = [snap(a) for a in (xs, ws, bs)]       # taken after the forward pass
+        cache_before = snap(cache)
+        ds = nd_copy(dout)
+        dout_before = snap(ds)
+        for attempt in ("", " (second call with the same dout and cache)"):
+            res = call(bwd, "conv2d_backward_fast" + attempt, (ds, cache), {}, CONV_DX_HINT)
+            dx, dw, db = unpack("conv2d_backward_fast", res, ("dx", "dw", "db"))
+            for label, got, exp, hint in (("dx", dx, exp_dx, CONV_DX_HINT),
+                                          ("dw", dw, exp_dw, CONV_DW_HINT),
+                                          ("db", db, exp_db, CONV_DB_HINT)):
+                expect_float_dtype(label, got, "gradients must be float arrays (np.zeros(shape) "
+                                               "is float64; np.zeros_like of an int array is not).")
+                expect_array(label + attempt, got, exp, hint + (
+                    " A second call must give the same result: do not keep state or change "
+                    "the cache." if attempt else ""))
+            expect_unchanged("dout", dout_before, ds, "conv2d_backward_fast")
+            expect_unchanged("cache", cache_before, cache, "conv2d_backward_fast")
+            for label, snapshot, arr in zip(("x", "w", "b"), before, (xs, ws, bs)):
+                expect_unchanged(label, snapshot, arr, "conv2d_backward_fast")
+
+    def check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast):
+        cases = []
+        for k, spec in enumerate(CONV_CASES):
+            def case(ctx, k=k, spec=spec):
+                rng, x, w, b, kwargs, st, pd, why = conv_inputs(k, spec)
+                dout = rng.standard_normal(ref_conv_fwd(x, w, b, st, pd).shape)   # never ones
+                expected = ref_conv_bwd(x, w, b, st, pd, dout)
+                conv_backward_case(ctx, conv2d_forward_fast, conv2d_backward_fast, x, w, b,
+                                   kwargs, dout, expected, why)
+            cases.append((spec[0], case))
+
+        def speed_case(ctx):
+            rng, x, w, b = speed_inputs(5160)
+            ho, wo = speed_geometry()
+            dout = rng.standard_normal((SPEED_X[0], SPEED_W[0], ho, wo))
+            ctx["why"] = (f"at least {SPEEDUP:.0f}x faster than the part-1 style backward loop "
+                          f"over (i, j, f); Ho*Wo = {ho * wo} output positions")
+            ctx["call"] = (f"conv2d_backward_fast(dout {desc(dout)}, cache) after "
+                           f"conv2d_forward_fast(x {desc(x)}, w {desc(w)}, b {desc(b)}, "
+                           f"stride={SPEED_STRIDE}, padding={SPEED_PAD}), timed")
+            kwargs = {"stride": SPEED_STRIDE, "padding": SPEED_PAD}
+            res = call(conv2d_forward_fast, "conv2d_forward_fast (called to build the cache)",
+                       (nd_copy(x), nd_copy(w), nd_copy(b)), kwargs,
+                       "conv2d_forward_fast must work before conv2d_backward_fast can be timed.")
+            _out, cache = unpack("conv2d_forward_fast", res, ("out", "cache"))
+            ds = nd_copy(dout)
+            call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {}, CONV_DX_HINT)
+            best_s, best_r, rounds = time_against(
+                lambda: call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {},
+                             CONV_DX_HINT),
+                lambda: loop_conv2d_backward(x, w, SPEED_STRIDE, SPEED_PAD, dout))
+            judge_speed("conv2d_backward_fast", best_s, best_r, rounds, ho, wo)
+        cases.append(("speed", speed_case))
+        run_cases("conv2d_backward_fast", cases)
+
+    # ================================ the CNN ================================
+    GRAD_HINTS = {
+        "loss": "loss, dscores = softmax_cross_entropy(scores, y): the MEAN cross-entropy over "
+                "the batch of the network conv(pad 1) -> ReLU -> max-pool 2 -> flatten -> linear.",
+        "W2": "dW2 comes from linear_backward(dscores, cache): x.T @ dscores, where x is the "
+              "flattened pooled activation (N, 128) of the same forward pass.",
+        "b2": "db2 = dscores.sum(axis=0), from linear_backward.",
+        "W1": "backward in reverse order: linear -> flatten -> max-pool -> ReLU (relu_backward: "
+              "no gradient where the conv output was <= 0) -> conv2d_backward_fast; each "
+              "backward gets the cache of its own forward call.",
+        "b1": "db1 is the third result of conv2d_backward_fast, after the ReLU mask "
+              "(relu_backward) has been applied to the gradient.",
+    }
+
+    def cnn_params(rng):
+        return {"W1": rng.standard_normal((8, 1, 3, 3)) * 0.5,
+                "b1": rng.standard_normal(8) * 0.1,
+                "W2": rng.standard_normal((128, 10)) * 0.3,
+                "b2": rng.standard_normal(10) * 0.1}
+
+    # name, seed, batch size, what the case exercises
+    GRAD_CASES = [
+        ("tiny_batch_N3", 8080, 3, "3 random 8x8 images, random parameters, float64"),
+        ("single_image_N1", 8081, 1, "one image (N = 1): the mean over the batch is that image"),
+    ]
+
+    def check_cnn_gradient(cnn_loss):
+        cases = []
+        for name, seed, n, why in GRAD_CASES:
+            def case(ctx, seed=seed, n=n, why=why):
+                rng = np_default_rng(seed)
+                P = cnn_params(rng)
+                X = rng.standard_normal((n, 1, 8, 8))
+                y = rng.integers(0, 10, size=n)
+                ref_loss = ref_cnn_loss(P, X, y)
+                Pf = {k: nd_copy(v) for k, v in P.items()}
+                expected = {k: numeric_grad(lambda: ref_cnn_loss(Pf, X, y), Pf[k])
+                            for k, _ in CNN_SHAPES}
+                Ps = {k: nd_copy(v) for k, v in P.items()}
+                Xs, ys = nd_copy(X), nd_copy(y)
+                before = [snap(a) for a in (Ps, Xs, ys)]
+                ctx["why"] = (why + "; your cnn_loss is run with the reference layers in place "
+                              "of yours, gradients compared with central finite differences of "
+                              "the reference loss")
+                ctx["call"] = (f"cnn_loss(params {{W1 (8, 1, 3, 3), b1 (8,), W2 (128, 10), "
+                               f"b2 (10,)}}, X {desc(X)}, y {y.tolist()!r})")
+                for attempt in ("", " (second call with the same arguments)"):
+                    res = with_reference_layers(cnn_loss, lambda: call(
+                        cnn_loss, "cnn_loss" + attempt, (Ps, Xs, ys), {}, GRAD_HINTS["W1"]))
+                    loss, grads = unpack("cnn_loss", res, ("loss", "grads"))
+                    expect_array("loss" + attempt, loss, np_array(ref_loss, dtype=F8),
+                                 GRAD_HINTS["loss"], 1e-9, 1e-12)
+                    if not isinstance(grads, dict):
+                        raise CaseFailure(f"grads must be a dict with the keys 'W1', 'b1', "
+                                          f"'W2', 'b2'; got a {type(grads).__name__}.")
+                    for key, shape in CNN_SHAPES:
+                        if key not in grads:
+                            raise CaseFailure(f"grads has no key {key!r} (keys: "
+                                              f"{sorted(repr(k) for k in grads)}).\n    Likely "
+                                              f"cause: grads must have the keys of params.")
+                    for key, shape in CNN_SHAPES:
+                        expect_array(f"grads[{key!r}]" + attempt, grads[key], expected[key],
+                                     GRAD_HINTS[key], FD_RTOL, FD_ATOL)
+                    for label, snapshot, arr in zip(("params", "X", "y"), before, (Ps, Xs, ys)):
+                        expect_unchanged(label, snapshot, arr, "cnn_loss")
+            cases.append((name, case))
+        run_cases("cnn_loss", cases)
+
+    ACC_HINT = ("the network does not learn enough: check that cnn_loss passes its tests, "
+                "that every step does params[k] = params[k] - lr_e * grads[k] for all four keys "
+                "with lr_e = lr * (1 - e / epochs), that the data is reshuffled every epoch, and "
+                "the defaults (epochs=16, batch_size=32, lr=0.3).")
+
+    def held_out_accuracy(what, params):
+        """(accuracy, text) of params on the grader's test split, or (None, why not)."""
+        if params is None:
+            return None, (f"{what} is None: train_cnn did not return (see the error in the "
+                          f"training cell)")
+        if not isinstance(params, dict):
+            return None, f"{what} must be a dict; got a {type(params).__name__}"
+        P = {}
+        for key, shape in CNN_SHAPES:
+            if key not in params:
+                return None, f"{what} has no key {key!r}"
+            try:
+                P[key] = np_array(params[key], dtype=F8, copy=True)
+            except Exception as e:
+                return None, f"{what}[{key!r}] is not a float array ({type(e).__name__}: {e})"
+            if P[key].shape != shape:
+                return None, f"{what}[{key!r}] has shape {tuple(P[key].shape)}, expected {shape}"
+            if not np_isfinite(P[key]).all():
+                return None, (f"{what}[{key!r}] contains nan or inf: the training diverged "
+                              f"(learning rate too large, or wrong gradients)")
+        right = int((ref_cnn_scores(P, X_TEST).argmax(axis=1) == Y_TEST).sum())
+        acc = right / Y_TEST.shape[0]
+        return acc, f"held-out accuracy of {what}: {acc:.2%} ({right}/{Y_TEST.shape[0]})"
+
+    def check_cnn_accuracy(params, train_cnn):
+        def case(ctx):
+            ctx["why"] = (f"params_cnn (from train_cnn(X_train, y_train)) on the "
+                          f"{Y_TEST.shape[0]} held-out test digits, reference forward pass; "
+                          f"at least {ACCURACY:.0%} needed")
+            ctx["call"] = "accuracy of params_cnn"
+            acc, text = held_out_accuracy("params_cnn", params)
+            if acc is not None and acc >= ACCURACY:
+                print(f"{text}, at least {ACCURACY:.0%} required")
+                return
+            # Not enough: train_cnn / cnn_loss, or a layer (graded in its own cell)? Train
+            # again, with the reference layers in place of the student's.
+            res = with_reference_layers(train_cnn, lambda: call(
+                train_cnn, "train_cnn (run again with the reference layers)",
+                (nd_copy(X_TRAIN), nd_copy(Y_TRAIN)), {}, ACC_HINT))
+            params2, _history = unpack("train_cnn", res, ("params", "loss_history"))
+            acc2, text2 = held_out_accuracy("the parameters trained with the reference layers",
+                                            params2)
+            print(f"{text}, below {ACCURACY:.0%}; {text2}")
+            if acc2 is not None and acc2 >= ACCURACY:
+                print("Your train_cnn and cnn_loss learn well with the reference layers in place "
+                      "of yours: the points of this cell are yours. One of your layers has a bug, "
+                      "graded in its own cell (see the hidden tests above).")
+                return
+            raise CaseFailure(f"{text}; with the reference layers in place of yours, {text2}; "
+                              f"at least {ACCURACY:.0%} required.\n    Likely cause: {ACC_HINT}")
+        run_cases("train_cnn (held-out accuracy)", [("held_out_accuracy", case)])
+
+    return types.SimpleNamespace(
+        check_im2col=check_im2col,
+        check_col2im=check_col2im,
+        check_conv2d_forward_fast=check_conv2d_forward_fast,
+        check_conv2d_backward_fast=check_conv2d_backward_fast,
+        check_cnn_gradient=check_cnn_gradient,
+        check_cnn_accuracy=check_cnn_accuracy,
+        ref_im2col=ref_im2col,
+        ref_col2im=ref_col2im,
+        ref_cnn_scores=ref_cnn_scores,
+        ref_cnn_loss=ref_cnn_loss,
+        loop_conv2d_forward=loop_conv2d_forward,
+        loop_conv2d_backward=loop_conv2d_backward,
+    )
+
+
+_grader_fast = _make_grader_fast()
+del _make_grader_fast
+### END HIDDEN TESTS
+
+# %% [markdown]
+# # Part 2: fast convolution (im2col) and a CNN that learns (60 points)
+#
+# Your part-1 `conv2d_forward` runs a Python loop over every output position (and filter). Each
+# iteration does very little arithmetic, so almost all the time goes into the Python
+# interpreter. In part 2 you remove those loops: you look at the input through a **view** that
+# shows all windows at once, turn the convolution into **one matrix multiplication**, and then
+# train a small convolutional network on images of handwritten digits with your own layers.
+#
+# | section | you write | points |
+# |---|---|---|
+# | 8 | `im2col(x, kernel_size, stride=1, padding=0)` | 10 |
+# | 9 | `col2im(cols, x_shape, kernel_size, stride=1, padding=0)` | 10 |
+# | 10 | `conv2d_forward_fast(x, w, b, stride=1, padding=0)` (values and speed) | 10 |
+# | 11 | `conv2d_backward_fast(dout, cache)` (values and speed) | 10 |
+# | 12a | `cnn_loss(params, X, y)` (gradient check of the whole network) | 10 |
+# | 12b | `train_cnn(X_train, y_train, ...)` (held-out accuracy of at least 95%) | 10 |
+#
+# Same rules as in part 1 (same shapes, PyTorch semantics, never modify inputs, `dout` or the
+# cache), with one new rule: **the two fast functions must be vectorised**. Their hidden tests
+# measure the speed (section 10); a Python loop over output positions is too slow there.
+#
+# ## 7. What a NumPy array really is: memory, shape and strides
+#
+# An `ndarray` is a block of memory plus a description of how to read it:
+#
+# * `dtype` / `itemsize`: what one number is and how many bytes it takes (float64: 8 bytes);
+# * `shape`: how many entries there are along each axis;
+# * `strides`: how many **bytes** to jump in memory to move one step along each axis.
+#
+# The element `x[i, j, k]` is stored `i*strides[0] + j*strides[1] + k*strides[2]` bytes after
+# the start of the block. For `x = np.arange(24.0).reshape(2, 3, 4)` (float64, C order):
+#
+# ```
+# x.shape   = (2, 3, 4)
+# x.strides = (96, 32, 8)    # 96 = 3*4*8 bytes to the next block, 32 = 4*8 to the next row,
+#                            #  8 bytes to the next column
+# x[1, 2, 3] is 1*96 + 2*32 + 3*8 = 184 bytes = 23 numbers after the start: its value is 23.0
+# ```
+#
+# Many operations only write a **new description of the same memory** (a *view*, no copy, no
+# matter how big the array is):
+#
+# * `x.T` reverses shape and strides: shape `(4, 3, 2)`, strides `(8, 32, 96)`;
+# * `x[:, :, ::2]` (every other column): shape `(2, 3, 2)`, strides `(96, 32, 16)`;
+# * `x.reshape(6, 4)`: strides `(32, 8)`.
+#
+# A reshape that cannot be described with strides, e.g. `x.T.reshape(24)`, makes a **copy**.
+#
+# ### All windows at once, without copying: `as_strided`
+#
+# `np.lib.stride_tricks.as_strided(a, shape, strides)` returns a view of `a`'s memory with the
+# shape and strides **you** give. Sliding windows of length 3 over `a = np.arange(6.0)`
+# (strides `(8,)`): the next window starts 8 bytes later, and inside a window the next number
+# is 8 bytes later:
+#
+# ```
+# as_strided(a, shape=(4, 3), strides=(8, 8))  ->  [[0., 1., 2.],
+#                                                  [1., 2., 3.],
+#                                                  [2., 3., 4.],
+#                                                  [3., 4., 5.]]
+# ```
+#
+# Twelve entries, but no new memory: the windows overlap and share the six numbers of `a`.
+#
+# For a convolution, take the zero-padded input `xpad` of shape `(N, C, Hp, Wp)` with strides
+# `(sN, sC, sH, sW)`. Window `(i, j)` of sample `n` reads, at kernel offset `(u, v)` of channel
+# `c`, the element `xpad[n, c, i*sh + u, j*sw + v]`, which is stored at byte
+#
+# $$n\,s_N + c\,s_C + (i s_h + u)\,s_H + (j s_w + v)\,s_W
+#   \;=\; n\,s_N + i\,(s_h s_H) + j\,(s_w s_W) + c\,s_C + u\,s_H + v\,s_W .$$
+#
+# So the view of **shape `(N, Ho, Wo, C, KH, KW)`** with **strides
+# `(sN, sh*sH, sw*sW, sC, sH, sW)`** holds every window of every sample, and costs nothing.
+#
+# **Why `as_strided` is dangerous.** It checks nothing:
+#
+# * a wrong shape or stride reads memory *outside* the array: garbage numbers, or a crash. Compute
+#   `Ho`, `Wo` with the output-size formula and take the strides from the array itself
+#   (`xpad.strides`); never type `8` by hand (the array may not be float64, or not contiguous);
+# * overlapping windows share memory: writing into one element of the view changes every window
+#   that contains it, and the array underneath. Always pass **`writeable=False`**: the view is then
+#   read-only and an accidental write raises an error instead of silently corrupting data;
+# * build the view on your own padded copy, never on the caller's `x`.
+#
+# `np.lib.stride_tricks.sliding_window_view(xpad, (KH, KW), axis=(2, 3))` is a safe, read-only
+# helper that builds the same windows with stride 1, shape `(N, C, Hp-KH+1, Wp-KW+1, KH, KW)`
+# (then take `[:, :, ::sh, ::sw]` and reorder the axes); you may use either. The next cell shows
+# all of this; run it and compare with the text.
+
+# %% nbgrader={"grade": false, "grade_id": "strides_demo", "locked": true, "schema_version": 3, "solution": false, "task": false}
+x_demo = np.arange(24.0).reshape(2, 3, 4)
+print("shape", x_demo.shape, "strides", x_demo.strides, "itemsize", x_demo.itemsize)
+print("x[1, 2, 3] =", x_demo[1, 2, 3], "= number", (1 * 96 + 2 * 32 + 3 * 8) // 8, "of the block")
+print("x.T strides", x_demo.T.strides, "| x[:, :, ::2] strides", x_demo[:, :, ::2].strides,
+      "| views share memory:", np.shares_memory(x_demo, x_demo.T))
+
+a_demo = np.arange(6.0)
+win_demo = np.lib.stride_tricks.as_strided(a_demo, shape=(4, 3), strides=(8, 8), writeable=False)
+print("windows of length 3:\n", win_demo)
+print("a view of a_demo, no copy:", np.shares_memory(win_demo, a_demo))
+try:
+    win_demo[0, 1] = 100.0
+except ValueError as err:
+    print("writing into the read-only view is refused:", err)
+
+# %% [markdown]
+# ## 8. im2col: every window becomes one row (10 points)
+#
+# `im2col` ("image to columns") copies the windows into a 2-D matrix `cols`:
+#
+# * one **row** per output position, in `(n, i, j)` order: row `(n*Ho + i)*Wo + j`;
+# * one **column** per window element, in `(c, kh, kw)` order: column `(c*KH + u)*KW + v`.
+#
+# $$\text{cols}\big[(n H_o + i) W_o + j,\; (c\,K_H + u) K_W + v\big] =
+#   \text{xpad}[n,\, c,\, i s_h + u,\, j s_w + v]$$
+#
+# `cols` has shape `(N*Ho*Wo, C*KH*KW)`. The column order is exactly the order of the numbers of
+# one filter flattened in C order, `w.reshape(F, -1)[f]`; that is what makes the matrix product of
+# section 10 right. With the `(N, Ho, Wo, C, KH, KW)` view of section 7, `im2col` is one line more:
+# `windows.reshape(N*Ho*Wo, C*KH*KW)`. That reshape **copies** (overlapping windows cannot be
+# described by the strides of a 2-D array), and it is the only copy.
+#
+# **Worked example** (visible test). `x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]` (N = C = 1),
+# kernel 2, stride 1, no padding: `Ho = Wo = 2`, four windows, each read row by row:
+#
+# ```
+#         columns (kh, kw):  (0,0) (0,1) (1,0) (1,1)
+# row 0 = window (i=0, j=0): [  1,    2,    4,    5 ]
+# row 1 = window (i=0, j=1): [  2,    3,    5,    6 ]
+# row 2 = window (i=1, j=0): [  4,    5,    7,    8 ]
+# row 3 = window (i=1, j=1): [  5,    6,    8,    9 ]
+# ```
+#
+# Add a second channel equal to `10 * x`: every row gets four more columns, **channel 0 first**,
+# so row 0 is `[1, 2, 4, 5, 10, 20, 40, 50]`. The order `(kh, kw, c)` would give
+# `[1, 10, 2, 20, 4, 40, 5, 50]`: the same numbers in the wrong places, and wrong convolutions.
+# With padding 1, `x = [[1, 2], [3, 4]]` and kernel 2 give `Ho = Wo = 3`, nine rows, from
+# `[0, 0, 0, 1]` (the top-left window holds three padding zeros and the 1) to `[4, 0, 0, 0]`.
+#
+# **Memory cost.** `cols` holds `N*Ho*Wo*C*KH*KW` numbers of 8 bytes (float64), i.e.
+# `N*Ho*Wo*C*KH*KW*8` bytes: with stride 1 and padding that keeps the size, every input element
+# is copied `KH*KW` times. A batch of `N = 32` images with `C = 16` channels of `32 x 32`, a
+# `3 x 3` kernel, stride 1, padding 1 (`Ho = Wo = 32`):
+# `32 * 32 * 32 * 16 * 3 * 3 * 8 = 37,748,736` bytes, about **37.7 MB**, for an input `x` of
+# `32 * 16 * 32 * 32 * 8` bytes = 4.2 MB (9 times less). That is the price of the speed; real
+# libraries process big batches in chunks or use other algorithms.
+
+# %% nbgrader={"grade": false, "grade_id": "im2col", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def im2col(x, kernel_size, stride=1, padding=0):
+    """All convolution windows of x as the rows of a matrix.
+
+    Args:
+        x: input, shape (N, C, H, W).
+        kernel_size: int or (KH, KW) pair.
+        stride: int or (sh, sw) pair.
+        padding: int or (ph, pw) pair: zeros added on both sides of H and of W.
+
+    Returns:
+        cols: float array, shape (N*Ho*Wo, C*KH*KW), with Ho = (H + 2*ph - KH)//sh + 1,
+              Wo = (W + 2*pw - KW)//sw + 1 and
+              cols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v] = xpad[n, c, i*sh + u, j*sw + v]
+              (rows in (n, i, j) order, columns in (c, kh, kw) order, like w.reshape(F, -1)).
+
+    Hint: pad into a NEW float array, then
+    np.lib.stride_tricks.as_strided(xpad, shape=(N, Ho, Wo, C, KH, KW),
+    strides=(sN, sh*sH, sw*sW, sC, sH, sW), writeable=False) with
+    sN, sC, sH, sW = xpad.strides, and one reshape. No Python loop is needed.
+    Do not modify x.
+    """
+    ### BEGIN SOLUTION
+    KH, KW = _pair(kernel_size)
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x.shape
+    Ho = (H + 2 * ph - KH) // sh + 1
+    Wo = (W + 2 * pw - KW) // sw + 1
+
+    xpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw))         # new float array: x stays intact
+    xpad[:, :, ph:ph + H, pw:pw + W] = x
+    sN, sC, sH, sW = xpad.strides
+    windows = np.lib.stride_tricks.as_strided(
+        xpad, shape=(N, Ho, Wo, C, KH, KW),
+        strides=(sN, sh * sH, sw * sW, sC, sH, sW), writeable=False)   # a view: no copy yet
+    cols = windows.reshape(N * Ho * Wo, C * KH * KW)         # the one copy
+    return cols
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "im2col_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Shape: x 2x3x5x7, kernel (3, 2), stride (2, 1), padding (1, 0)
+#        -> Ho = (5 + 2 - 3)//2 + 1 = 3, Wo = (7 - 2)//1 + 1 = 6 -> (2*3*6, 3*3*2) = (36, 18)
+cols_demo = im2col(np.random.default_rng(4).standard_normal((2, 3, 5, 7)), (3, 2),
+                   stride=(2, 1), padding=(1, 0))
+expect_shape("im2col cols (x 2x3x5x7, kernel (3, 2), stride (2, 1), padding (1, 0))", cols_demo,
+             (36, 18), "cols has shape (N*Ho*Wo, C*KH*KW); pairs are (along H, along W).")
+
+# Hand-worked examples from the text above
+x_demo = np.array([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]])                   # (1, 1, 3, 3)
+expect_close("im2col worked example (one channel)", im2col(x_demo, 2),
+             [[1.0, 2.0, 4.0, 5.0],
+              [2.0, 3.0, 5.0, 6.0],
+              [4.0, 5.0, 7.0, 8.0],
+              [5.0, 6.0, 8.0, 9.0]],
+             "one row per window (i, j), the window read row by row.")
+x_demo = np.concatenate([x_demo, 10 * x_demo], axis=1)                     # (1, 2, 3, 3)
+expect_close("im2col worked example (two channels)", im2col(x_demo, 2),
+             [[1.0, 2.0, 4.0, 5.0, 10.0, 20.0, 40.0, 50.0],
+              [2.0, 3.0, 5.0, 6.0, 20.0, 30.0, 50.0, 60.0],
+              [4.0, 5.0, 7.0, 8.0, 40.0, 50.0, 70.0, 80.0],
+              [5.0, 6.0, 8.0, 9.0, 50.0, 60.0, 80.0, 90.0]],
+             "columns in (c, kh, kw) order: all of channel 0 first (view shape "
+             "(N, Ho, Wo, C, KH, KW)), not (kh, kw, c).")
+expect_close("im2col worked example (padding 1)",
+             im2col(np.array([[[[1, 2], [3, 4]]]]), 2, padding=1),
+             [[0.0, 0.0, 0.0, 1.0],
+              [0.0, 0.0, 1.0, 2.0],
+              [0.0, 0.0, 2.0, 0.0],
+              [0.0, 1.0, 0.0, 3.0],
+              [1.0, 2.0, 3.0, 4.0],
+              [2.0, 0.0, 4.0, 0.0],
+              [0.0, 3.0, 0.0, 0.0],
+              [3.0, 4.0, 0.0, 0.0],
+              [4.0, 0.0, 0.0, 0.0]],
+             "pad H and W with zeros on both sides first: Ho = (2 + 2 - 2)//1 + 1 = 3.")
+print("im2col: visible tests passed")
+
+# %% nbgrader={"grade": true, "grade_id": "im2col_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests for im2col (10 points) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_grader_fast.check_im2col(im2col)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 9. col2im: back to the image, adding up the overlaps (10 points)
+#
+# In the backward pass you receive `dcols = dL/dcols` (the shape of `cols`) and need
+# `dx = dL/dx`. Every entry of `cols` is a **copy** of one element of `xpad`, and an element that
+# lies in several windows has several copies. The gradient of a value that was copied is the
+# **sum** of the gradients of all its copies:
+#
+# ```
+# for every n, i, j, c, u, v:
+#     dxpad[n, c, i*sh + u, j*sw + v] += dcols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v]
+# dx = dxpad[:, :, ph:ph + H, pw:pw + W]        # crop the padding: dx has shape x_shape
+# ```
+#
+# **Accumulate! The fancy-indexing trap.** It is tempting to build index arrays `idx` for all
+# entries at once and write `dxpad[idx] += dcols`. That is wrong when windows overlap:
+# `a[idx] += v` means `a[idx] = a[idx] + v`; NumPy reads all of `a[idx]`, adds `v`, and writes the
+# results back, so for an index that appears several times only **one** update survives:
+#
+# ```
+# a = np.zeros(3); a[[0, 0, 1]] += 1            ->  [1., 1., 0.]   one update of a[0] is lost
+# a = np.zeros(3); np.add.at(a, [0, 0, 1], 1)   ->  [2., 1., 0.]   unbuffered: correct
+# ```
+#
+# Two correct ways:
+#
+# * `np.add.at(dxpad, idx, values)` (adds every entry, repeats included);
+# * a loop over the `KH*KW` kernel offsets: for a fixed `(u, v)` the rows `i*sh + u`
+#   (`i = 0 .. Ho-1`) are all different, so the strided slice
+#   `dxpad[:, :, u : u + sh*(Ho-1) + 1 : sh, v : v + sw*(Wo-1) + 1 : sw]` (shape `(N, C, Ho, Wo)`)
+#   has no repeated element and `+=` on it is exact. That is only `KH*KW` iterations (9 for a
+#   3 x 3 kernel), each on whole arrays.
+#
+# **col2im is the adjoint (transpose) of im2col, not its inverse.** `im2col` is linear:
+# `cols = A x` for a huge 0/1 matrix `A` with a single 1 per row. The backward pass of a linear map
+# is its transpose, `dx = A^T dcols`, and that is `col2im`. Hence, for any `x` and any `c` of the
+# right shapes,
+#
+# $$\langle \text{im2col}(x),\, c\rangle = \langle x,\, \text{col2im}(c)\rangle,
+#   \qquad \langle a, b\rangle = \texttt{np.sum(a * b)},$$
+#
+# a test you can run on random arrays (the visible test does). `col2im(im2col(x))` is **not** `x`:
+# each element is multiplied by the number of windows that contain it.
+#
+# **Worked example** (visible test). `x_shape = (1, 1, 3, 3)`, kernel 2, stride 1, `dcols` all ones
+# (4 x 4): each element of `dx` counts the windows that contain it,
+#
+# ```
+# dx = [[1, 2, 1],
+#       [2, 4, 2],       the centre is in all 4 windows;
+#       [1, 2, 1]]       with dxpad[idx] += dcols it would get 1
+# ```
+#
+# With padding 1 and `x_shape = (1, 1, 2, 2)` (nine 2 x 2 windows on the 4 x 4 padded input), every
+# element of `x` is in 4 windows: `dx = [[4, 4], [4, 4]]` after cropping.
+
+# %% nbgrader={"grade": false, "grade_id": "col2im", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
+    """Adjoint of im2col: add every entry of cols back to the input position it was copied from.
+
+    Args:
+        cols: shape (N*Ho*Wo, C*KH*KW), rows in (n, i, j) order, columns in (c, kh, kw) order.
+        x_shape: (N, C, H, W), the shape of the input of im2col.
+        kernel_size, stride, padding: as for im2col (int or pair).
+
+    Returns:
+        dx: float array of shape x_shape:
+            dxpad[n, c, i*sh + u, j*sw + v] += cols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v]
+            summed over ALL windows (they overlap when the stride is smaller than the kernel),
+            then dx = dxpad[:, :, ph:ph+H, pw:pw+W] (padding cropped).
+
+    Hint: reshape cols to (N, Ho, Wo, C, KH, KW); loop over the KH*KW kernel offsets (u, v) and
+    add a strided slice of dxpad at a time (or use np.add.at). Not dxpad[idx] += cols with
+    repeated indices. Do not modify cols.
+    """
+    ### BEGIN SOLUTION
+    KH, KW = _pair(kernel_size)
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x_shape
+    Ho = (H + 2 * ph - KH) // sh + 1
+    Wo = (W + 2 * pw - KW) // sw + 1
+
+    # row (n, i, j), column (c, u, v)  ->  (N, C, Ho, Wo, KH, KW)
+    cols6 = cols.reshape(N, Ho, Wo, C, KH, KW).transpose(0, 3, 1, 2, 4, 5)
+    dxpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
+    for u in range(KH):
+        for v in range(KW):
+            # rows u, u + sh, ..., u + (Ho-1)*sh are all different: += on this slice is exact
+            dxpad[:, :, u:u + sh * (Ho - 1) + 1:sh, v:v + sw * (Wo - 1) + 1:sw] += cols6[..., u, v]
+    dx = dxpad[:, :, ph:ph + H, pw:pw + W].copy()           # crop (also right for p = 0)
+    return dx
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "col2im_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Shape: the gradient has x's shape (padding cropped)
+dx_demo = col2im(np.ones((36, 18)), (2, 3, 5, 7), (3, 2), stride=(2, 1), padding=(1, 0))
+expect_shape("col2im dx (x_shape (2, 3, 5, 7), kernel (3, 2), stride (2, 1), padding (1, 0))",
+             dx_demo, (2, 3, 5, 7), "dx has shape x_shape: crop with dxpad[:, :, ph:ph+H, pw:pw+W].")
+
+# Hand-worked examples from the text above
+expect_close("col2im worked example (overlapping windows)", col2im(np.ones((4, 4)), (1, 1, 3, 3), 2),
+             [[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]],
+             "overlapping windows must ADD UP: dxpad[idx] += cols with repeated indices keeps "
+             "only one update; use np.add.at or a loop over the KH*KW offsets.")
+expect_close("col2im worked example (padding 1)", col2im(np.ones((9, 4)), (1, 1, 2, 2), 2, padding=1),
+             [[[[4.0, 4.0], [4.0, 4.0]]]],
+             "accumulate on the padded array, then crop the padding (ph:ph+H, not p:-p).")
+
+# The adjoint identity <im2col(x), c> == <x, col2im(c)> on random arrays (uses your im2col too)
+rng_demo = np.random.default_rng(5)
+x_demo = rng_demo.standard_normal((2, 3, 6, 5))
+c_demo = rng_demo.standard_normal(im2col(x_demo, (3, 2), stride=(2, 1), padding=1).shape)
+lhs_demo = np.sum(im2col(x_demo, (3, 2), stride=(2, 1), padding=1) * c_demo)
+rhs_demo = np.sum(x_demo * col2im(c_demo, x_demo.shape, (3, 2), stride=(2, 1), padding=1))
+assert abs(lhs_demo - rhs_demo) <= 1e-9 * (1 + abs(lhs_demo)), (
+    f"adjoint identity: <im2col(x), c> = {lhs_demo:.10g} but <x, col2im(c)> = {rhs_demo:.10g}. "
+    "Likely cause: col2im does not add every entry back to the element it was copied from "
+    "(or im2col is wrong: check its tests first).")
+print("col2im: visible tests passed")
+
+# %% nbgrader={"grade": true, "grade_id": "col2im_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests for col2im (10 points) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_grader_fast.check_col2im(col2im)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 10. Fast convolution, forward: one matrix multiplication (10 points)
+#
+# Row `r = (n*Ho + i)*Wo + j` of `cols` is the window under `out[n, :, i, j]`, flattened in
+# `(c, kh, kw)` order, and row `f` of `w.reshape(F, -1)` is filter `f` flattened in the same
+# order. The convolution formula of section 1 is their dot product plus the bias:
+#
+# $$\text{out}[n, f, i, j] = b[f] + \sum_k \text{cols}[r, k]\; \texttt{w.reshape(F, -1)}[f, k]$$
+#
+# For all positions and all filters at once, that is **one** matrix product:
+#
+# ```
+# cols                                          (N*Ho*Wo, C*KH*KW)
+# w.reshape(F, -1).T                            (C*KH*KW, F)
+# out2d = cols @ w.reshape(F, -1).T + b         (N*Ho*Wo, F)      b is added to every row
+# out   = out2d.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)       (N, F, Ho, Wo)
+# ```
+#
+# Mind the last line: the rows are in `(n, i, j)` order and the filter is the **last** axis, so
+# reshape to `(N, Ho, Wo, F)` and then move `F` to axis 1. `out2d.reshape(N, F, Ho, Wo)` has the
+# right shape and wrong numbers. The product runs in optimised compiled code (BLAS), which is where
+# the speed comes from.
+#
+# **Speed is graded.** The hidden tests time your function against a loop version written like
+# the part-1 solution (Python loops over `i`, `j` and `f`, NumPy inside) on `x` of shape
+# `(1, 1, 144, 224)` and `w` of shape `(1, 1, 2, 2)`, padding 1 (145 x 225 = 32,625 output positions),
+# calling the two alternately and keeping the best of several runs. Yours must be **at least 20 times
+# faster**. Almost all the time of the loop version is Python overhead, a few microseconds per
+# iteration. A vectorised version is typically 100 to 300 times faster; a Python loop over the
+# output positions, even one that only copies each window, is at most about 10 times faster and
+# fails. Loops over the `KH*KW` kernel offsets or over the filters are fine.
+#
+# **Cache**: whatever the backward pass needs, e.g. `(x.shape, cols, w, stride, padding)`; keeping
+# `cols` saves rebuilding it.
+
+# %% nbgrader={"grade": false, "grade_id": "conv2d_forward_fast", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv2d_forward_fast(x, w, b, stride=1, padding=0):
+    """Vectorised conv2d_forward: same arguments, same semantics, same output.
+
+    Args:
+        x: input, shape (N, C, H, W).
+        w: filters, shape (F, C, KH, KW).
+        b: biases, shape (F,).
+        stride, padding: int or (h, w) pair.
+
+    Returns:
+        out: float array, shape (N, F, Ho, Wo), equal to conv2d_forward's output.
+        cache: anything conv2d_backward_fast needs.
+
+    Hint: cols = im2col(x, (KH, KW), stride, padding); out2d = cols @ w.reshape(F, -1).T + b has
+    shape (N*Ho*Wo, F); reshape it to (N, Ho, Wo, F) and transpose to (N, F, Ho, Wo).
+    No Python loop over output positions (the speed is tested). Do not modify x, w or b.
+    """
+    ### BEGIN SOLUTION
+    # Instructor's optimised version (students write the im2col + matmul of the text).
+    # Stride 1: with x laid out as (C, N*Hp*Wp), the window element at kernel offset
+    # (u, v) of EVERY output position sits u*Wp + v further on, so the column matrix is
+    # KH*KW contiguous block copies and the product needs no transposes of cols.
+    # Other strides: im2col through a read-only as_strided view.
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    Ho, Wo = (Hp - KH) // sh + 1, (Wp - KW) // sw + 1
+    dtype = np.result_type(x.dtype, w.dtype, b.dtype, np.float32)
+    wmat = w.reshape(F, C * KH * KW).astype(dtype, copy=False)
+    if (sh, sw) == (1, 1):
+        # Layout (C, N*Hp*Wp): the window at kernel offset (u, v) of every output
+        # position is ONE contiguous slice starting u*Wp + v further on.
+        xpad = np.zeros((C, N, Hp, Wp), dtype=dtype)
+        xpad[:, :, ph:ph + H, pw:pw + W] = x.transpose(1, 0, 2, 3)
+        flat = xpad.reshape(C, N * Hp * Wp)
+        L = N * Hp * Wp - (KH - 1) * Wp - (KW - 1)
+        cols = np.empty((C, KH, KW, L), dtype=dtype)
+        for u in range(KH):
+            for v in range(KW):
+                cols[:, u, v] = flat[:, u * Wp + v:u * Wp + v + L]
+        cols = cols.reshape(C * KH * KW, L)
+        full = np.empty((F, N * Hp * Wp), dtype=dtype)
+        np.matmul(wmat, cols, out=full[:, :L])
+        out = np.empty((N, F, Ho, Wo), dtype=dtype)
+        np.add(full.reshape(F, N, Hp, Wp)[:, :, :Ho, :Wo].transpose(1, 0, 2, 3),
+               b.reshape(1, F, 1, 1), out=out)
+        return out, ("shift", x.shape, w, b, (ph, pw), cols)
+    # General strides: im2col through an as_strided window view.
+    xpad = np.zeros((N, Hp, Wp, C), dtype=dtype)
+    xpad[:, ph:ph + H, pw:pw + W, :] = x.transpose(0, 2, 3, 1)
+    s0, s1, s2, s3 = xpad.strides
+    win = np.lib.stride_tricks.as_strided(
+        xpad, (N, Ho, Wo, C, KH, KW), (s0, s1 * sh, s2 * sw, s3, s1, s2), writeable=False)
+    cols = win.reshape(N * Ho * Wo, C * KH * KW)
+    out = (cols @ wmat.T).reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2) + b.reshape(1, F, 1, 1)
+    return out, ("strided", x.shape, w, b, (sh, sw, ph, pw), cols)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "conv2d_forward_fast_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Shape: 8x8 input, 3x3 kernel, stride 2, padding 1 -> Ho = Wo = (8 + 2 - 3)//2 + 1 = 4
+rng_demo = np.random.default_rng(6)
+out_demo, _ = conv2d_forward_fast(rng_demo.standard_normal((2, 3, 8, 8)),
+                                  rng_demo.standard_normal((5, 3, 3, 3)),
+                                  rng_demo.standard_normal(5), stride=2, padding=1)
+expect_shape("conv2d_forward_fast output (x 2x3x8x8, w 5x3x3x3, stride 2, padding 1)", out_demo,
+             (2, 5, 4, 4), "out has shape (N, F, Ho, Wo): reshape the (N*Ho*Wo, F) product to "
+             "(N, Ho, Wo, F), then transpose(0, 3, 1, 2).")
+
+# Hand-worked example of section 1 (integer inputs, non-symmetric kernel)
+out_demo, _ = conv2d_forward_fast(np.array([[[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]]]),
+                                  np.array([[[[1, 2], [0, -1]]]]), np.array([1]))
+expect_close("conv2d_forward_fast worked example of section 1", out_demo,
+             [[[[0.0, 2.0, 4.0], [8.0, 10.0, 12.0]]]],
+             "cross-correlation without flipping the kernel; rows of cols in (n, i, j) order "
+             "and columns in (c, kh, kw) order, like w.reshape(F, -1).")
+assert np.asarray(out_demo).dtype.kind == "f", (
+    f"conv2d_forward_fast: integer inputs must give a float array, got dtype "
+    f"{np.asarray(out_demo).dtype}. Likely cause: the padded input is not a float array.")
+
+# Two filters and two channels: a wrong reshape of the product mixes filters and positions
+x_demo = np.arange(1.0, 19.0).reshape(1, 2, 3, 3)
+w_demo = np.array([[[[1.0]], [[0.0]]], [[[0.0]], [[-1.0]]]])          # (2, 2, 1, 1)
+out_demo, _ = conv2d_forward_fast(x_demo, w_demo, np.array([0.5, 0.0]))
+expect_close("conv2d_forward_fast 1x1 kernels (filter 0 = channel 0 + 0.5, filter 1 = -channel 1)",
+             out_demo, [[[[1.5, 2.5, 3.5], [4.5, 5.5, 6.5], [7.5, 8.5, 9.5]],
+                         [[-10.0, -11.0, -12.0], [-13.0, -14.0, -15.0], [-16.0, -17.0, -18.0]]]],
+             "out2d has shape (N*Ho*Wo, F) with rows (n, i, j): reshape to (N, Ho, Wo, F) and "
+             "transpose(0, 3, 1, 2); out2d.reshape(N, F, Ho, Wo) is wrong.")
+print("conv2d_forward_fast: visible tests passed")
+
+# %% nbgrader={"grade": true, "grade_id": "conv2d_forward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests for conv2d_forward_fast (10 points: values and speed) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_grader_fast.check_conv2d_forward_fast(conv2d_forward_fast)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 11. Fast convolution, backward (10 points)
+#
+# The forward pass is `out2d = cols @ Wm.T + b` with `Wm = w.reshape(F, -1)`: a linear layer
+# applied to every row of `cols`. So the backward pass is that of a linear layer, followed by
+# `col2im` to send the gradient of `cols` back to the image:
+#
+# ```
+# dout2d = dout.transpose(0, 2, 3, 1).reshape(N*Ho*Wo, F)     # rows in the (n, i, j) order of cols
+# db     = dout2d.sum(axis=0)                                 # (F,), = dout.sum(axis=(0, 2, 3))
+# dw     = (dout2d.T @ cols).reshape(F, C, KH, KW)            # sums over all n, i, j at once
+# dcols  = dout2d @ Wm                                        # (N*Ho*Wo, C*KH*KW)
+# dx     = col2im(dcols, x.shape, (KH, KW), stride, padding)  # overlaps add up, padding cropped
+# ```
+#
+# Check the shapes: `(F, N*Ho*Wo) @ (N*Ho*Wo, C*KH*KW)` is `(F, C*KH*KW)`; the matrix product does
+# the sum over the batch and over all positions. The rules of part 1 hold: `dx` has `x`'s shape,
+# `dout` and the cache are never modified, a second call gives the same result. The speed is graded
+# like the forward pass: at least 20 times faster than a part-1 style backward loop over `i`, `j`
+# and `f`, on the same input as in section 10.
+#
+# **Worked example** (visible test): the one of section 2, `x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]`,
+# `w = [[1, 2], [3, 4]]`, `dout = [[1, 0], [0, 2]]` gives `dx = [[1, 2, 0], [3, 6, 4], [0, 6, 8]]`,
+# `dw = [[11, 14], [20, 23]]`, `db = [3]`.
+
+# %% nbgrader={"grade": false, "grade_id": "conv2d_backward_fast", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv2d_backward_fast(dout, cache):
+    """Vectorised conv2d_backward: same results as conv2d_backward.
+
+    Args:
+        dout: upstream gradient, shape (N, F, Ho, Wo).
+        cache: the cache returned by conv2d_forward_fast.
+
+    Returns:
+        dx: shape (N, C, H, W) (padding cropped), dw: shape (F, C, KH, KW), db: shape (F,).
+
+    Hint: dout2d = dout.transpose(0, 2, 3, 1).reshape(N*Ho*Wo, F); db = dout2d.sum(axis=0);
+    dw = (dout2d.T @ cols).reshape(w.shape); dx = col2im(dout2d @ w.reshape(F, -1), ...).
+    No Python loop over output positions (the speed is tested). Do not modify dout or the cache.
+    """
+    ### BEGIN SOLUTION
+    # Instructor's optimised version: same algebra as the text (dw = dout2d^T cols,
+    # dcols = dout2d Wm, col2im), in the layout chosen by conv2d_forward_fast.
+    kind, (N, C, H, W), w, b, geo, cols = cache
+    F, _, KH, KW = w.shape
+    dtype = cols.dtype
+    wmat = w.reshape(F, C * KH * KW).astype(dtype, copy=False)
+    db = dout.sum(axis=(0, 2, 3)).astype(dtype)
+    if kind == "shift":
+        ph, pw = geo
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        Ho, Wo = Hp - KH + 1, Wp - KW + 1
+        L = cols.shape[1]
+        g = np.zeros((F, N, Hp, Wp), dtype=dtype)
+        g[:, :, :Ho, :Wo] = dout.transpose(1, 0, 2, 3)
+        g = g.reshape(F, N * Hp * Wp)[:, :L]
+        dw = (g @ cols.T).reshape(w.shape)
+        dcols = (wmat.T @ g).reshape(C, KH, KW, L)
+        dflat = np.zeros((C, N * Hp * Wp), dtype=dtype)
+        for u in range(KH):
+            for v in range(KW):
+                dflat[:, u * Wp + v:u * Wp + v + L] += dcols[:, u, v]
+        dx = dflat.reshape(C, N, Hp, Wp)[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
+        return np.ascontiguousarray(dx), dw, db
+    sh, sw, ph, pw = geo
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    Ho, Wo = dout.shape[2], dout.shape[3]
+    g = dout.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, F).astype(dtype, copy=False)
+    dw = (g.T @ cols).reshape(w.shape)
+    dcols = (g @ wmat).reshape(N, Ho, Wo, C, KH, KW)
+    dxpad = np.zeros((N, C, Hp, Wp), dtype=dtype)
+    for u in range(KH):
+        for v in range(KW):
+            dxpad[:, :, u:u + sh * (Ho - 1) + 1:sh, v:v + sw * (Wo - 1) + 1:sw] += \
+                dcols[:, :, :, :, u, v].transpose(0, 3, 1, 2)
+    return dxpad[:, :, ph:ph + H, pw:pw + W].copy(), dw, db
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "conv2d_backward_fast_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Shapes: with padding 1 the gradient is cropped back to x's shape
+rng_demo = np.random.default_rng(7)
+x_demo = rng_demo.standard_normal((2, 3, 6, 5))
+w_demo = rng_demo.standard_normal((4, 3, 3, 2))
+out_demo, cache_demo = conv2d_forward_fast(x_demo, w_demo, rng_demo.standard_normal(4),
+                                           stride=(2, 1), padding=1)
+dx_demo, dw_demo, db_demo = conv2d_backward_fast(rng_demo.standard_normal(out_demo.shape),
+                                                 cache_demo)
+expect_shape("conv2d_backward_fast dx", dx_demo, x_demo.shape,
+             "dx must have x's shape: crop the padding.")
+expect_shape("conv2d_backward_fast dw", dw_demo, w_demo.shape, "dw has w's shape (F, C, KH, KW).")
+expect_shape("conv2d_backward_fast db", db_demo, (4,), "db = dout.sum(axis=(0, 2, 3)).")
+
+# Hand-worked example of section 2 (no padding, overlapping windows)
+_, cache_demo = conv2d_forward_fast(np.array([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]),
+                                    np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), np.array([0.0]))
+dx_demo, dw_demo, db_demo = conv2d_backward_fast(np.array([[[[1.0, 0.0], [0.0, 2.0]]]]), cache_demo)
+expect_close("conv2d_backward_fast dx (worked example)", dx_demo,
+             [[[[1.0, 2.0, 0.0], [3.0, 6.0, 4.0], [0.0, 6.0, 8.0]]]],
+             "dcols = dout2d @ w.reshape(F, -1), then col2im: overlaps add up (the centre gets "
+             "4 + 2); with padding 0 do not crop with p:-p.")
+expect_close("conv2d_backward_fast dw (worked example)", dw_demo, [[[[11.0, 14.0], [20.0, 23.0]]]],
+             "dw = (dout2d.T @ cols).reshape(F, C, KH, KW) with dout2d rows in (n, i, j) order.")
+expect_close("conv2d_backward_fast db (worked example)", db_demo, [3.0],
+             "db = dout.sum(axis=(0, 2, 3)).")
+print("conv2d_backward_fast: visible tests passed")
+
+# %% nbgrader={"grade": true, "grade_id": "conv2d_backward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests for conv2d_backward_fast (10 points: values and speed) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_grader_fast.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 12. A CNN that learns to read digits (20 points)
+#
+# Time to use your layers. scikit-learn comes with a small data set of 1,797 handwritten digits,
+# 8 x 8 pixels with values 0 to 16 (`load_digits`, stored inside the package: no download). The
+# next cell scales them to [0, 1], adds the channel axis and holds out 20% of them (359 images,
+# fixed random split) as a **test set** that is never used for training.
+#
+# The network:
+#
+# ```
+# X (N, 1, 8, 8)
+#  -> conv: 8 filters 3x3, stride 1, padding 1   (W1 (8, 1, 3, 3), b1 (8,))  -> (N, 8, 8, 8)
+#  -> ReLU                                                                    -> (N, 8, 8, 8)
+#  -> max-pool 2x2 (stride 2)                                                 -> (N, 8, 4, 4)
+#  -> flatten                                                                 -> (N, 128)
+#  -> linear                                      (W2 (128, 10), b2 (10,))    -> scores (N, 10)
+#  -> softmax cross-entropy with the labels y (N,), averaged over the batch   -> loss (a float)
+# ```
+#
+# The parameters live in a dict `params` with exactly the keys `"W1"`, `"b1"`, `"W2"`, `"b2"` and
+# the shapes above; `init_cnn_params(seed)` creates them (random weights, zero biases). ReLU, the
+# linear layer and the softmax cross-entropy are given in the cell after the data: read them, they
+# follow the same `forward -> (out, cache)`, `backward(dout, cache)` pattern as your layers.
+
+# %% nbgrader={"grade": false, "grade_id": "digits_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from sklearn.datasets import load_digits        # bundled with scikit-learn: no download
+
+digits = load_digits()
+X_all = digits.images.reshape(-1, 1, 8, 8) / 16.0      # (1797, 1, 8, 8), pixels 0..16 -> [0, 1]
+y_all = digits.target                                  # (1797,) integer labels 0..9
+split_order = np.random.default_rng(2024).permutation(len(y_all))   # fixed split
+n_test = len(y_all) // 5                               # 20% held out
+X_test, y_test = X_all[split_order[:n_test]], y_all[split_order[:n_test]]
+X_train, y_train = X_all[split_order[n_test:]], y_all[split_order[n_test:]]
+print(f"train: X {X_train.shape}, y {y_train.shape}; test: X {X_test.shape}, y {y_test.shape}")
+
+# %% nbgrader={"grade": false, "grade_id": "cnn_given_layers", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def relu_forward(x):
+    """ReLU: out = max(x, 0) element-wise. Returns (out, cache)."""
+    return np.maximum(x, 0.0), x
+
+
+def relu_backward(dout, cache):
+    """dx = dout where the forward input was > 0, else 0 (the 'ReLU mask')."""
+    x = cache
+    return dout * (x > 0)
+
+
+def linear_forward(x, W, b):
+    """Dense layer: x (N, D) @ W (D, M) + b (M,) -> out (N, M). Returns (out, cache)."""
+    return x @ W + b, (x, W)
+
+
+def linear_backward(dout, cache):
+    """Returns dx = dout @ W.T (N, D), dW = x.T @ dout (D, M), db = dout.sum(axis=0) (M,)."""
+    x, W = cache
+    return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+
+
+def softmax_cross_entropy(scores, y):
+    """Mean softmax cross-entropy of scores (N, K) for integer labels y (N,).
+
+    Returns (loss, dscores): loss = -mean over n of log softmax(scores[n])[y[n]] (a float) and
+    dscores = dloss/dscores = (softmax(scores) - onehot(y)) / N, shape (N, K).
+    """
+    shifted = scores - scores.max(axis=1, keepdims=True)          # avoids overflow in exp
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    N = scores.shape[0]
+    loss = -log_probs[np.arange(N), y].mean()
+    dscores = np.exp(log_probs)
+    dscores[np.arange(N), y] -= 1.0
+    return float(loss), dscores / N
+
+
+def init_cnn_params(seed=0):
+    """Parameters of the CNN: He-style random weights, zero biases."""
+    rng = np.random.default_rng(seed)
+    return {
+        "W1": rng.standard_normal((8, 1, 3, 3)) * np.sqrt(2.0 / 9),    # fan-in 1*3*3
+        "b1": np.zeros(8),
+        "W2": rng.standard_normal((128, 10)) * np.sqrt(1.0 / 128),     # fan-in 128
+        "b2": np.zeros(10),
+    }
+
+# %% [markdown]
+# ### 12a. Loss and gradients of the whole network (10 points)
+#
+# `cnn_loss(params, X, y)` runs the forward pass layer by layer, **keeping every cache**, then the
+# backward pass in **reverse order**, each layer receiving the gradient produced by the layer
+# after it:
+#
+# ```
+# loss, dscores = softmax_cross_entropy(scores, y)
+# dflat, dW2, db2 = linear_backward(dscores, <cache of linear_forward>)
+# dpool  = flatten_backward(dflat, <cache of flatten_forward>)
+# drelu  = maxpool2d_backward(dpool, <cache of maxpool2d_forward>)
+# dconv  = relu_backward(drelu, <cache of relu_forward>)     # the ReLU mask
+# _, dW1, db1 = conv2d_backward_fast(dconv, <cache of conv2d_forward_fast>)   # dX is not needed
+# ```
+#
+# It returns `(loss, grads)`, `grads` a dict with the same keys and shapes as `params`. Use your fast
+# convolution (your part-1 `conv2d_forward`/`conv2d_backward` would give the same numbers, only
+# slower) and your part-1 max-pool and flatten. Do not modify `params`, `X` or `y`.
+#
+# **How it is graded.** The hidden test compares `loss` and **every single gradient entry** (all
+# 1,370 parameters) with central finite differences `(L(p + eps) - L(p - eps)) / (2 eps)`,
+# `eps = 1e-6`, of the loss of a reference network, on tiny batches in float64. During that test
+# your `cnn_loss` runs with the reference layers in place of yours, so a bug in one of your layers
+# costs points only in that layer's cell (it will still spoil the training below).
+#
+# **Worked example** (visible test). With `W2 = 0` and `b2 = 0` all 10 scores are 0, the softmax is
+# uniform (0.1 each) and `loss = ln 10 = 2.302585...` whatever the images.
+# `dscores = (0.1 - onehot(y)) / N`, so for `N = 2`, `y = [0, 2]`:
+# `db2 = [-0.4, 0.1, -0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]`, and `dW1 = 0`, `db1 = 0`, because the
+# gradient that reaches the convolution is `dscores @ W2.T = 0`. The visible test also compares a few
+# of your gradients with finite differences of **your own** loss.
+
+# %% nbgrader={"grade": false, "grade_id": "cnn_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def cnn_loss(params, X, y):
+    """Loss and gradients of conv(8, 3x3, pad 1) -> ReLU -> max-pool 2 -> flatten -> linear -> softmax CE.
+
+    Args:
+        params: dict with "W1" (8, 1, 3, 3), "b1" (8,), "W2" (128, 10), "b2" (10,).
+        X: images, shape (N, 1, 8, 8).
+        y: integer labels, shape (N,).
+
+    Returns:
+        loss: float, the mean softmax cross-entropy over the batch.
+        grads: dict with the same keys and shapes as params (dloss/dparam).
+
+    Hint: forward with conv2d_forward_fast (stride 1, padding 1), relu_forward,
+    maxpool2d_forward (kernel 2), flatten_forward, linear_forward, softmax_cross_entropy; keep
+    each cache; then the backward functions in reverse order. Do not modify params, X or y.
+    """
+    ### BEGIN SOLUTION
+    # forward pass, keeping every cache
+    conv, conv_cache = conv2d_forward_fast(X, params["W1"], params["b1"], stride=1, padding=1)
+    relu, relu_cache = relu_forward(conv)                         # (N, 8, 8, 8)
+    pool, pool_cache = maxpool2d_forward(relu, 2)                  # (N, 8, 4, 4)
+    flat, flat_cache = flatten_forward(pool)                       # (N, 128)
+    scores, lin_cache = linear_forward(flat, params["W2"], params["b2"])   # (N, 10)
+    loss, dscores = softmax_cross_entropy(scores, y)
+
+    # backward pass, in reverse order
+    dflat, dW2, db2 = linear_backward(dscores, lin_cache)
+    dpool = flatten_backward(dflat, flat_cache)
+    drelu = maxpool2d_backward(dpool, pool_cache)
+    dconv = relu_backward(drelu, relu_cache)                       # the ReLU mask
+    _dX, dW1, db1 = conv2d_backward_fast(dconv, conv_cache)
+    grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+    return loss, grads
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "cnn_loss_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Shapes, and the hand-worked example from the text above (W2 = 0, b2 = 0)
+params_demo = init_cnn_params(1)
+params_demo["W2"] = np.zeros((128, 10))
+loss_demo, grads_demo = cnn_loss(params_demo, X_train[:2], np.array([0, 2]))
+for key_demo in ("W1", "b1", "W2", "b2"):
+    expect_shape(f"cnn_loss grads[{key_demo!r}]", grads_demo[key_demo], params_demo[key_demo].shape,
+                 "grads must have the same keys and shapes as params.")
+expect_close("cnn_loss loss with W2 = 0, b2 = 0 (ln 10)", loss_demo, np.log(10.0),
+             "the loss is the MEAN softmax cross-entropy (softmax_cross_entropy); with all scores "
+             "0 every class has probability 0.1.")
+expect_close("cnn_loss grads['b2'] with W2 = 0, y = [0, 2]", grads_demo["b2"],
+             [-0.4, 0.1, -0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+             "db2 = dscores.sum(axis=0) with dscores = (softmax - onehot(y)) / N.")
+expect_close("cnn_loss grads['W1'] with W2 = 0", grads_demo["W1"], np.zeros((8, 1, 3, 3)),
+             "no gradient can reach the convolution when W2 = 0 (dflat = dscores @ W2.T = 0).")
+expect_close("cnn_loss grads['b1'] with W2 = 0", grads_demo["b1"], np.zeros(8),
+             "no gradient can reach the convolution when W2 = 0.")
+
+# Finite-difference spot check of a few gradient entries against YOUR loss
+rng_demo = np.random.default_rng(8)
+params_demo = init_cnn_params(2)
+params_demo["b1"] = 0.1 * rng_demo.standard_normal(8)
+X_demo, y_demo = X_train[:3], y_train[:3]
+_, grads_demo = cnn_loss(params_demo, X_demo, y_demo)
+for key_demo in ("W1", "b1", "W2", "b2"):
+    for _ in range(3):
+        idx_demo = tuple(int(rng_demo.integers(s)) for s in params_demo[key_demo].shape)
+        plus_demo = {k: v.copy() for k, v in params_demo.items()}
+        minus_demo = {k: v.copy() for k, v in params_demo.items()}
+        plus_demo[key_demo][idx_demo] += 1e-6
+        minus_demo[key_demo][idx_demo] -= 1e-6
+        num_demo = (cnn_loss(plus_demo, X_demo, y_demo)[0]
+                    - cnn_loss(minus_demo, X_demo, y_demo)[0]) / 2e-6
+        expect_close(f"cnn_loss grads[{key_demo!r}]{list(idx_demo)} vs finite differences of your loss",
+                     grads_demo[key_demo][idx_demo], num_demo,
+                     "the backward pass does not match the forward pass: reverse order, the right "
+                     "cache for each layer, the ReLU mask, db1 from conv2d_backward_fast.", atol=1e-6)
+print("cnn_loss: visible tests passed")
+
+# %% nbgrader={"grade": true, "grade_id": "cnn_gradient_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests for cnn_loss (10 points: whole-network gradient check) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_grader_fast.check_cnn_gradient(cnn_loss)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### 12b. Training with minibatch SGD (10 points)
+#
+# Stochastic gradient descent, plain: start from `init_cnn_params(seed)`, create **one** generator
+# `rng = np.random.default_rng(seed)` for the whole run, and for each of the `epochs` passes over
+# the training set:
+#
+# 1. shuffle: `perm = rng.permutation(N)`;
+# 2. the step size of epoch `e` (`e = 0, 1, ..., epochs-1`) is `lr_e = lr * (1 - e / epochs)`: it
+#    decreases linearly from `lr` to `lr / epochs`, so that the last steps are small and the
+#    parameters settle instead of jumping around;
+# 3. cut `perm` into minibatches of `batch_size` indices (the last one may be smaller);
+# 4. for each minibatch: `loss, grads = cnn_loss(params, X_train[idx], y_train[idx])`, then
+#    `params[k] = params[k] - lr_e * grads[k]` for every key `k`, and append `loss` to
+#    `loss_history` (one float per step).
+#
+# With the defaults (16 epochs of 45 batches of 32, `lr = 0.3`: 720 steps) training takes several
+# seconds and reaches about 97% on the test set.
+#
+# **How it is graded.** The next (locked) cell calls `train_cnn(X_train, y_train)` with the
+# defaults and keeps the result in `params_cnn`. The hidden test evaluates `params_cnn` on the
+# held-out test set with the reference forward pass: **at least 95% accuracy** earns the 10 points.
+# If `params_cnn` falls short (or is missing), the test calls your `train_cnn` once more with the
+# reference layers in place of yours: if that reaches 95%, the points are yours, since the bug is
+# then in one of your layers, which is graded in its own cell. Training must finish well within a
+# minute (the grader stops any cell after 60 s).
+
+# %% nbgrader={"grade": false, "grade_id": "train_cnn", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
+    """Train the CNN with minibatch SGD.
+
+    Args:
+        X_train: images, shape (N, 1, 8, 8); y_train: integer labels, shape (N,).
+        epochs: passes over the training set; batch_size: samples per step;
+        lr: initial step size; epoch e (0-based) uses lr * (1 - e / epochs).
+        seed: seed of init_cnn_params and of the shuffling generator.
+
+    Returns:
+        params: the trained parameters (dict like init_cnn_params(seed)).
+        loss_history: list with the minibatch loss of every step (floats).
+
+    Hint: params = init_cnn_params(seed); rng = np.random.default_rng(seed); every epoch
+    perm = rng.permutation(N) and lr_e = lr * (1 - e / epochs); for each batch of indices idx:
+    loss, grads = cnn_loss(...); params[k] = params[k] - lr_e * grads[k] for each key.
+    """
+    ### BEGIN SOLUTION
+    params = init_cnn_params(seed)
+    rng = np.random.default_rng(seed)
+    N = X_train.shape[0]
+    loss_history = []
+    for epoch in range(epochs):
+        perm = rng.permutation(N)                                  # new order every epoch
+        lr_epoch = lr * (1 - epoch / epochs)                       # linear decay
+        for start in range(0, N, batch_size):
+            idx = perm[start:start + batch_size]
+            loss, grads = cnn_loss(params, X_train[idx], y_train[idx])
+            for key in params:
+                params[key] = params[key] - lr_epoch * grads[key]  # one SGD step
+            loss_history.append(float(loss))
+    return params, loss_history
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "train_cnn_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Trains the network with the default settings; params_cnn is graded by the next (hidden) cell.
+import time
+
+params_cnn, loss_history = None, None          # stay None if train_cnn fails
+t_start = time.perf_counter()
+params_cnn, loss_history = train_cnn(X_train, y_train)
+t_train = time.perf_counter() - t_start
+print(f"train_cnn: {len(loss_history)} SGD steps in {t_train:.1f} s; "
+      f"loss {np.mean(loss_history[:20]):.3f} (first 20 steps) -> "
+      f"{np.mean(loss_history[-20:]):.3f} (last 20 steps)")
+for key_demo in ("W1", "b1", "W2", "b2"):
+    expect_shape(f"train_cnn params[{key_demo!r}]", params_cnn[key_demo],
+                 init_cnn_params()[key_demo].shape, "return the dict of parameters you trained.")
+assert len(loss_history) == 16 * int(np.ceil(len(y_train) / 32)), (
+    f"train_cnn: expected one loss per step, 16 epochs x {int(np.ceil(len(y_train) / 32))} "
+    f"batches = {16 * int(np.ceil(len(y_train) / 32))} values, got {len(loss_history)}. "
+    "Likely cause: wrong loop bounds (the last, smaller batch counts too).")
+assert np.mean(loss_history[-20:]) < 0.5 * np.mean(loss_history[:20]), (
+    "train_cnn: the loss did not go down (first 20 steps "
+    f"{np.mean(loss_history[:20]):.3f}, last 20 steps {np.mean(loss_history[-20:]):.3f}). "
+    "Likely cause: parameters not updated (params[k] = params[k] - lr_e * grads[k]), wrong sign, "
+    "or wrong gradients (check the cnn_loss tests).")
+print("train_cnn: visible tests passed")
+
+# %% nbgrader={"grade": true, "grade_id": "cnn_accuracy_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests for train_cnn (10 points: held-out accuracy of params_cnn) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_grader_fast.check_cnn_accuracy(params_cnn, train_cnn)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### What the network learned
+#
+# The next cell plots the training loss (every step, and a running mean over 20 steps), computes
+# the accuracy on the held-out test set with your layers, and shows some of the test digits the
+# network gets wrong, with the true label and the prediction.
+
+# %% nbgrader={"grade": false, "grade_id": "cnn_report", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import matplotlib.pyplot as plt
+
+
+def cnn_scores(params, X):
+    """Class scores (N, 10) of the CNN: the forward pass only, with your layers."""
+    conv, _ = conv2d_forward_fast(X, params["W1"], params["b1"], stride=1, padding=1)
+    relu, _ = relu_forward(conv)
+    pool, _ = maxpool2d_forward(relu, 2)
+    flat, _ = flatten_forward(pool)
+    scores, _ = linear_forward(flat, params["W2"], params["b2"])
+    return scores
+
+
+pred_test = np.argmax(cnn_scores(params_cnn, X_test), axis=1)
+n_right = int(np.sum(pred_test == y_test))
+print(f"held-out test accuracy: {n_right / len(y_test):.2%} ({n_right}/{len(y_test)} digits)")
+
+steps = np.arange(len(loss_history))
+running = np.convolve(loss_history, np.ones(20) / 20, mode="valid")
+plt.figure(figsize=(7, 3))
+plt.plot(steps, loss_history, lw=0.6, alpha=0.5, label="minibatch loss")
+plt.plot(steps[19:], running, lw=2, label="running mean (20 steps)")
+plt.xlabel("SGD step")
+plt.ylabel("cross-entropy")
+plt.title("Training loss")
+plt.legend()
+plt.tight_layout()
+
+wrong = np.flatnonzero(pred_test != y_test)[:10]
+if len(wrong):
+    fig, axes = plt.subplots(1, len(wrong), figsize=(1.3 * len(wrong), 1.8), squeeze=False)
+    for ax, k in zip(axes[0], wrong):
+        ax.imshow(X_test[k, 0], cmap="gray_r")
+        ax.set_title(f"true {y_test[k]}\npred {pred_test[k]}", fontsize=9)
+        ax.axis("off")
+    fig.suptitle("Misclassified test digits", fontsize=10)
+    fig.tight_layout()
