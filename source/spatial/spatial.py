@@ -1424,7 +1424,7 @@ def _make_grader_fast():
     import numpy
     from numpy._core import arrayprint, multiarray, umath
     from numpy.random import _generator
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits   # the same data as the students' cell
 
     # ---- captured builtins (closure variables shadow any later global reassignment) ----
     len = builtins.len
@@ -1570,7 +1570,7 @@ def _make_grader_fast():
         xp[:, :, ph:ph + h, pw:pw + wd] = x
         dxp = np_zeros(xp.shape, dtype=F8)
         dw = np_zeros(w.shape, dtype=F8)
-        db = dout.sum(axis=(0, 2, 3))
+        db = dout.sum(axis=(0, 2, 3))   # one value per filter
         for i in range(ho):
             for j in range(wo):
                 r, s = i * sh, j * sw
@@ -2524,8 +2524,8 @@ def im2col(x, kernel_size, stride=1, padding=0):
               (rows in (n, i, j) order, columns in (c, kh, kw) order, like w.reshape(F, -1)).
 
     Hint: pad into a NEW float array, then
-    np.lib.stride_tricks.as_strided(xpad, shape=(N, Ho, Wo, C, KH, KW),
-    strides=(sN, sh*sH, sw*sW, sC, sH, sW), writeable=False) with
+    np.lib.stride_tricks.as_strided(xpad, (N, Ho, Wo, C, KH, KW),
+    (sN, sh*sH, sw*sW, sC, sH, sW), writeable=False) (shape, then strides) with
     sN, sC, sH, sW = xpad.strides, and one reshape. No Python loop is needed.
     Do not modify x.
     """
@@ -2539,7 +2539,7 @@ def im2col(x, kernel_size, stride=1, padding=0):
 
     xpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw))         # new float array: x stays intact
     xpad[:, :, ph:ph + H, pw:pw + W] = x
-    sN, sC, sH, sW = xpad.strides
+    sN, sC, sH, sW = xpad.strides                           # bytes per step on each axis
     windows = np.lib.stride_tricks.as_strided(
         xpad, shape=(N, Ho, Wo, C, KH, KW),
         strides=(sN, sh * sH, sw * sW, sC, sH, sW), writeable=False)   # a view: no copy yet
@@ -3110,7 +3110,7 @@ def cnn_loss(params, X, y):
     pool, pool_cache = maxpool2d_forward(relu, 2)                  # (N, 8, 4, 4)
     flat, flat_cache = flatten_forward(pool)                       # (N, 128)
     scores, lin_cache = linear_forward(flat, params["W2"], params["b2"])   # (N, 10)
-    loss, dscores = softmax_cross_entropy(scores, y)
+    loss, dscores = softmax_cross_entropy(scores, y)          # mean loss, dL/dscores
 
     # backward pass, in reverse order
     dflat, dW2, db2 = linear_backward(dscores, lin_cache)
@@ -3215,7 +3215,7 @@ def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
     loss, grads = cnn_loss(...); params[k] = params[k] - lr_e * grads[k] for each key.
     """
     ### BEGIN SOLUTION
-    params = init_cnn_params(seed)
+    params = init_cnn_params(seed)                             # seeded initial weights
     rng = np.random.default_rng(seed)
     N = X_train.shape[0]
     loss_history = []
@@ -3224,7 +3224,7 @@ def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
         lr_epoch = lr * (1 - epoch / epochs)                       # linear decay
         for start in range(0, N, batch_size):
             idx = perm[start:start + batch_size]
-            loss, grads = cnn_loss(params, X_train[idx], y_train[idx])
+            loss, grads = cnn_loss(params, X_train[idx], y_train[idx])  # this minibatch
             for key in params:
                 params[key] = params[key] - lr_epoch * grads[key]  # one SGD step
             loss_history.append(float(loss))
