@@ -12,9 +12,10 @@ from coursetools.notebooks import source_files
 class Course:
     """One assignment of the course rooted at ``root`` (the folder of nbgrader_config.py)."""
 
-    def __init__(self, root, assignment):
+    def __init__(self, root, assignment, log_dir=None):
         self.root = Path(root).resolve()
         self.assignment = assignment
+        self.log_dir = Path(log_dir) if log_dir else self.root / "logs"
         if not (self.root / "nbgrader_config.py").is_file():
             raise CourseError(f"{self.root} is not a course directory (no nbgrader_config.py)")
         if not assignment or not all(ch.isalnum() or ch in "_-" for ch in assignment):
@@ -70,10 +71,16 @@ class Course:
         env.setdefault("PYTHONHASHSEED", "0")
         return env
 
+    def relative(self, path):
+        """``path`` relative to the course root when it is inside it (for messages)."""
+        try:
+            return Path(path).relative_to(self.root)
+        except ValueError:
+            return Path(path)
+
     def log_path(self, name):
-        logs = self.path("logs")
-        logs.mkdir(exist_ok=True)
-        return logs / f"{name}-{self.assignment}.log"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / f"{name}-{self.assignment}.log"
 
     def nbgrader(self, args, log_name, on_line=None):
         """Run ``nbgrader *args`` in the course root; full output goes to logs/.
@@ -103,7 +110,7 @@ class Course:
         errors = [ln for ln in lines if "| ERROR]" in ln or "| CRITICAL]" in ln]
         if status != 0:
             detail = errors[0].split("]", 1)[1].strip() if errors else f"exit status {status}"
-            raise CourseError(f"{what} failed: {detail} (full log: {self.log_path(log_name).relative_to(self.root)})")
+            raise CourseError(f"{what} failed: {detail} (full log: {self.relative(self.log_path(log_name))})")
         return lines
 
     def db_url(self):

@@ -57,10 +57,11 @@ def read_scores(course, students):
     return results
 
 
-def grade(course, submissions, timeout=None, log=None):
+def grade(course, submissions, timeout=None, log=None, inspect=None):
     """``submissions``: {student: {notebook name: notebook}} -> {student: StudentResult}.
 
-    ``log``, when given, receives a progress line per student.
+    ``log``, when given, receives a progress line per student. ``inspect``, when given, is
+    called with the scratch course root after grading, before the scratch course is deleted.
     """
     from coursetools.grading import Progress
 
@@ -68,11 +69,12 @@ def grade(course, submissions, timeout=None, log=None):
         root = Path(tmp)
         shutil.copy2(course.path("nbgrader_config.py"), root / "nbgrader_config.py")
         shutil.copytree(course.build_dir, root / "build" / "source" / course.assignment)
-        shadow = Course(root, course.assignment)
+        # logs go to the real course's logs/ (scratch-*.log), so they outlive the scratch copy
+        shadow = Course(root, course.assignment, log_dir=course.log_dir)
         db = ["--CourseDirectory.db_url=sqlite:///" + str(root / "gradebook.db"),
               f"--CourseDirectory.root={root}"]
         shadow.nbgrader_checked(["generate_assignment", course.assignment, "--force", *db],
-                                "release", "scratch generate_assignment")
+                                "scratch-release", "scratch generate_assignment")
         for student, notebooks in submissions.items():
             folder = root / "submitted" / student / course.assignment
             folder.mkdir(parents=True)
@@ -81,11 +83,13 @@ def grade(course, submissions, timeout=None, log=None):
         extra = [f"--Execute.timeout={timeout}"] if timeout else []
         progress = Progress(list(submissions), log).on_line if log else None
         shadow.nbgrader_checked(["autograde", course.assignment, "--force", *db, *extra],
-                                "autograde", "scratch autograde", on_line=progress)
+                                "scratch-autograde", "scratch autograde", on_line=progress)
         results = read_scores(_Sqlite(shadow, root / "gradebook.db"), submissions)
         for student, result in results.items():
             for path in (root / "autograded" / student / course.assignment).glob("*.ipynb"):
                 result.autograded[path.stem] = nbformat.read(path, as_version=4)
+        if inspect is not None:
+            inspect(root)
         return results
 
 

@@ -195,6 +195,11 @@ def test_feedback_html_and_grades_csv(graded_class):
     for student in ("solver", "blank"):
         pages = list((course / "feedback" / student / "spatial").glob("*.html"))
         assert pages and "<html" in pages[0].read_text().lower()
+        html = pages[0].read_text()
+        # the verdicts are there, the hidden code (reference, inputs, seeds) is not
+        assert ("hidden cases passed" if student == "solver" else "not implemented yet") in html
+        for secret in ("BEGIN HIDDEN TESTS", "_make_reference", "_make_grader", "default_rng(20240"):
+            assert secret not in html, f"feedback of {student} shows hidden code: {secret!r}"
     rows = {r["student_id"]: r for r in csv.DictReader(open(course / "grades.csv"))}
     assert set(rows) == {"solver", "blank"}
     assert float(rows["solver"]["score"]) == float(rows["solver"]["max_score"]) > 0

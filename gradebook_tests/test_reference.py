@@ -1,7 +1,9 @@
-"""Prove the reference implementation hidden in the grader_setup cell of spatial.py.
+"""Prove the reference implementation hidden in the grader_reference cell of spatial.py.
 
-The notebook source source/spatial/spatial.py is loaded with jupytext; the setup, grader_setup and solution cells are executed to
-obtain `_grader` (reference + checks) and the instructor's loop solutions. Then:
+The notebook source source/spatial/spatial.py is loaded with jupytext; the setup, grader and
+solution cells are executed to obtain `_grader_reference` (the reference the trusted grader
+judges every record against), `_grader_fast` (its loop timing reference) and the instructor's
+solutions. Then:
   * reference == instructor solution on many random configurations (all six functions);
   * conv forward == an independent direct sum written here with plain Python loops;
   * gradients == central finite differences of the reference forward (conv, tie-free pool,
@@ -29,15 +31,15 @@ def nbns():
         if cell.cell_type != "code":
             continue
         gid = md.get("grade_id", "")
-        if gid in ("setup", "grader_setup", "grader_setup_fast") or md.get("solution"):
+        if gid in ("setup", "grader_setup", "grader_setup_fast", "grader_reference") or md.get("solution"):
             exec(compile(cell.source, f"<{gid}>", "exec"), ns)
-    assert "_grader" in ns, "grader_setup did not define _grader"
+    assert "_grader_reference" in ns, "grader_reference did not define _grader_reference"
     return ns
 
 
 @pytest.fixture(scope="module")
 def ref(nbns):
-    return nbns["_grader"]
+    return nbns["_grader_reference"]
 
 
 def close(a, b, rtol=RTOL, atol=ATOL):
@@ -295,14 +297,58 @@ def test_reference_does_not_modify_inputs(ref):
         assert np.array_equal(a, c)
 
 
-def test_checks_pass_for_instructor_solution(nbns, ref, capsys):
-    ref.check_conv2d_forward(nbns["conv2d_forward"])
-    ref.check_conv2d_backward(nbns["conv2d_forward"], nbns["conv2d_backward"])
-    ref.check_maxpool2d_forward(nbns["maxpool2d_forward"])
-    ref.check_maxpool2d_backward(nbns["maxpool2d_forward"], nbns["maxpool2d_backward"])
-    ref.check_flatten_forward(nbns["flatten_forward"])
-    ref.check_flatten_backward(nbns["flatten_forward"], nbns["flatten_backward"])
+PART1_CHECKS = [("check_conv2d_forward", ("conv2d_forward",)),
+                ("check_conv2d_backward", ("conv2d_forward", "conv2d_backward")),
+                ("check_maxpool2d_forward", ("maxpool2d_forward",)),
+                ("check_maxpool2d_backward", ("maxpool2d_forward", "maxpool2d_backward")),
+                ("check_flatten_forward", ("flatten_forward",)),
+                ("check_flatten_backward", ("flatten_forward", "flatten_backward"))]
+
+
+def record_and_replay(grader, check, args):
+    """Record a check as the kernel does, then judge the record as the trusted grader does."""
+    records = []
+    with grader.capturing(records):
+        getattr(grader, check)(*args)
+    assert len(records) == 1
+    with grader.replaying(records[0]):
+        getattr(grader, check)(*[None] * len(args))
+    return records[0]
+
+
+def test_recorded_checks_pass_for_instructor_solution(nbns, capsys):
+    grader = nbns["_grader"]
+    for check, fns in PART1_CHECKS:
+        record_and_replay(grader, check, [nbns[f] for f in fns])
     assert capsys.readouterr().out.count("hidden cases passed") == 6
+
+
+def test_replay_fails_zeros_and_a_tampered_record(nbns):
+    """The verdict comes from the reference: wrong numbers fail however the record is made."""
+    grader = nbns["_grader"]
+
+    def zeros_forward(x, w, b, stride=1, padding=0):
+        out = nbns["conv2d_forward"](x, w, b, stride, padding)[0]
+        return np.zeros_like(out), None
+    with pytest.raises(AssertionError, match="13 of 13 hidden cases failed|hidden cases failed"):
+        record_and_replay(grader, "check_conv2d_forward", [zeros_forward])
+
+    records = []
+    with grader.capturing(records):
+        grader.check_flatten_forward(nbns["flatten_forward"])
+    rec = records[0]
+    first = next(iter(rec["cases"]))
+    event = rec["cases"][first][0]               # ["call", name, result, changed]
+    out = event[2][1][0]                         # the tuple's first item: ["array", dtype, shape, b64]
+    swapped = np.frombuffer(__import__("base64").b64decode(out[3]), dtype=out[1])[::-1].copy()
+    out[3] = __import__("base64").b64encode(swapped.tobytes()).decode()
+    with pytest.raises(AssertionError, match=first):
+        with grader.replaying(rec):
+            grader.check_flatten_forward(None)
+    del rec["cases"][first][0]                   # a record with a call missing
+    with pytest.raises(AssertionError, match="the record has no flatten_forward here"):
+        with grader.replaying(rec):
+            grader.check_flatten_forward(None)
 
 
 # ----------------------------------------------------------------- torch
@@ -390,24 +436,24 @@ def fast(nbns):
     return nbns["_grader_fast"]
 
 
-def test_im2col_col2im_reference_match_instructor_and_are_adjoint(nbns, fast):
+def test_im2col_col2im_reference_match_instructor_and_are_adjoint(nbns, ref):
     rng = np.random.default_rng(2026)
     for x, w, b, stride, padding in random_conv_configs(120, 11):
         kernel = w.shape[2:]
-        cols = fast.ref_im2col(x, kernel, stride, padding)
+        cols = ref.ref_im2col(x, kernel, stride, padding)
         close(cols, nbns["im2col"](x, kernel, stride, padding))
         c = rng.standard_normal(cols.shape)
-        dx = fast.ref_col2im(c, x.shape, kernel, stride, padding)
+        dx = ref.ref_col2im(c, x.shape, kernel, stride, padding)
         close(dx, nbns["col2im"](c, x.shape, kernel, stride, padding))
         # adjoint: <im2col(x), c> == <x, col2im(c)>
         lhs, rhs = float((cols * c).sum()), float((np.asarray(x, dtype=float) * dx).sum())
         assert abs(lhs - rhs) <= 1e-9 * (1 + abs(lhs)), (lhs, rhs)
 
 
-def test_im2col_column_order_matches_w_reshape(fast):
+def test_im2col_column_order_matches_w_reshape(ref, fast):
     """cols @ w.reshape(F, -1).T (+ b) is the convolution: the (c, kh, kw) column order."""
     for x, w, b, stride, padding in random_conv_configs(60, 12):
-        cols = fast.ref_im2col(x, w.shape[2:], stride, padding)
+        cols = ref.ref_im2col(x, w.shape[2:], stride, padding)
         out = _grader_conv(fast, x, w, b, stride, padding)
         n, f, ho, wo = out.shape
         via = (cols @ np.asarray(w, dtype=float).reshape(f, -1).T + b).reshape(n, ho, wo, f)
@@ -443,7 +489,7 @@ def test_instructor_fast_conv_matches_reference(nbns, ref):
             close(g, e)
 
 
-def test_cnn_reference_loss_gradient_by_finite_differences_and_torch(fast):
+def test_cnn_reference_loss_gradient_by_finite_differences_and_torch(ref):
     """The reference loss the gradient check uses is the network's true loss."""
     rng = np.random.default_rng(7)
     P = {"W1": rng.standard_normal((8, 1, 3, 3)) * 0.3, "b1": rng.standard_normal(8) * 0.1,
@@ -457,32 +503,32 @@ def test_cnn_reference_loss_gradient_by_finite_differences_and_torch(fast):
     a = torch.nn.functional.max_pool2d(a, 2).flatten(1) @ T["W2"] + T["b2"]
     loss = torch.nn.functional.cross_entropy(a, torch.tensor(y))
     loss.backward()
-    assert abs(fast.ref_cnn_loss(P, X, y) - loss.item()) < 1e-12
+    assert abs(ref.ref_cnn_loss(P, X, y) - loss.item()) < 1e-12
     eps = 1e-6
     for key in ("W1", "b2"):
         flat = P[key].reshape(-1)
         for k in range(0, flat.size, max(1, flat.size // 7)):
             old = flat[k]
             flat[k] = old + eps
-            plus = fast.ref_cnn_loss(P, X, y)
+            plus = ref.ref_cnn_loss(P, X, y)
             flat[k] = old - eps
-            minus = fast.ref_cnn_loss(P, X, y)
+            minus = ref.ref_cnn_loss(P, X, y)
             flat[k] = old
             assert abs((plus - minus) / (2 * eps) - T[key].grad.reshape(-1)[k].item()) < 1e-6
 
 
-def test_im2col_matches_torch_unfold_and_col2im_matches_fold(fast):
+def test_im2col_matches_torch_unfold_and_col2im_matches_fold(ref):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(8)
     for x, w, b, stride, padding in random_conv_configs(60, 15):
         x = np.asarray(x, dtype=float)
         kernel = w.shape[2:]
         st, pd = pair(stride), pair(padding)
-        cols = fast.ref_im2col(x, kernel, stride, padding)
+        cols = ref.ref_im2col(x, kernel, stride, padding)
         unf = torch.nn.functional.unfold(torch.tensor(x), kernel, padding=pd, stride=st).numpy()
         close(cols, unf.transpose(0, 2, 1).reshape(cols.shape))
         c = rng.standard_normal(cols.shape)
         n, L = x.shape[0], cols.shape[0] // x.shape[0]
         folded = torch.nn.functional.fold(torch.tensor(c.reshape(n, L, -1).transpose(0, 2, 1)),
                                           x.shape[2:], kernel, padding=pd, stride=st).numpy()
-        close(fast.ref_col2im(c, x.shape, kernel, stride, padding), folded)
+        close(ref.ref_col2im(c, x.shape, kernel, stride, padding), folded)

@@ -107,19 +107,28 @@ def expect_close(name, got, expected, hint, atol=1e-8):
 
 # %% nbgrader={"grade": true, "grade_id": "grader_setup", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 # This cell is intentionally empty in your copy of the notebook.
-# When your work is graded, the grader fills it in (reference solution and hidden checks).
+# When your work is graded, the grader fills it in (hidden checks).
 ### BEGIN HIDDEN TESTS
 def _make_grader():
-    """Build the reference implementation and the hidden checks inside one closure.
+    """The hidden checks of part 1 and the record/replay machinery every check shares.
 
-    Every numpy function and builtin the checks use is captured here, when this cell runs
-    (before any student code), so student code that later reassigns np.allclose, np.array,
-    len, ... cannot change the checks. The only new global name is `_grader`.
+    Nothing that runs in the grading kernel can be trusted once a student cell has run: the
+    student could replace numpy functions, builtins, this object or IPython itself. So, in the
+    kernel, a check only CALLS the student's functions on the hidden inputs and RECORDS what
+    comes back (return values, arguments changed in place, timings). The record leaves the
+    kernel as one display output of the hidden test cell. The trusted grader process
+    (coursetools/verify.py) then builds these same checks from the gradebook's copy of the
+    hidden cells, installs the reference implementation (cell grader_reference, which the
+    kernel only gets after the layer checks), and REPLAYS the record: every comparison, every
+    message and the verdict come from there. A record can only pass by containing the right
+    numbers for inputs nobody outside this hidden code knows.
     """
+    import base64
     import builtins
     import types
     import warnings
     import numpy
+    from IPython.display import display
 
     # ---- captured builtins (closure variables shadow any later global reassignment) ----
     len = builtins.len
@@ -174,102 +183,78 @@ def _make_grader():
     FD_EPS = 1e-6
     OMIT = object()                   # "do not pass this argument" (use the default)
 
-    # =========================== reference implementation ===========================
-    # Vectorised with fancy indexing + einsum (independent of the loop-style solution).
+    np_frombuffer = numpy.frombuffer
+    np_dtype = numpy.dtype
+    np_generic = numpy.generic
+    b64encode, b64decode = base64.b64encode, base64.b64decode
+    callable = builtins.callable
+    next = builtins.next
+    iter = builtins.iter
+    ValueError = builtins.ValueError
 
     def pair(v):
         if isinstance(v, (tuple, list)):
             return int(v[0]), int(v[1])
         return int(v), int(v)
 
-    def window_index(length, k, s):
-        """(n_out, k) array: row t holds the input indices covered by window t."""
-        n_out = (length - k) // s + 1
-        return np_arange(n_out).reshape(n_out, 1) * s + np_arange(k).reshape(1, k)
+    # ===================== the reference: shapes only, until installed =====================
+    # The kernel never holds the reference while the layer checks run: these stand-ins give
+    # only output SHAPES (the formulas of the public notes), enough to draw the hidden inputs.
+    def out_size(n, k, s, p):
+        return (n + 2 * p - k) // s + 1
 
-    def zero_pad(x, ph, pw):
+    def shape_conv_forward(x, w, b, stride=1, padding=0):
+        (sh, sw), (ph, pw) = pair(stride), pair(padding)
+        return np_zeros((x.shape[0], w.shape[0], out_size(x.shape[2], w.shape[2], sh, ph),
+                         out_size(x.shape[3], w.shape[3], sw, pw)), dtype=float64)
+
+    def shape_conv_backward(x, w, b, stride, padding, dout):
+        return (np_zeros(x.shape, dtype=float64), np_zeros(w.shape, dtype=float64),
+                np_zeros(w.shape[0], dtype=float64))
+
+    def shape_pool_forward(x, kernel_size, stride=None):
+        (kh, kw), (sh, sw) = pair(kernel_size), pair(kernel_size if stride is None else stride)
+        return np_zeros((x.shape[0], x.shape[1], out_size(x.shape[2], kh, sh, 0),
+                         out_size(x.shape[3], kw, sw, 0)), dtype=float64)
+
+    def shape_im2col(x, kernel_size, stride=1, padding=0):
+        (kh, kw), (sh, sw), (ph, pw) = pair(kernel_size), pair(stride), pair(padding)
         n, c, h, w = x.shape
-        xp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=float64)
-        xp[:, :, ph:ph + h, pw:pw + w] = x
-        return xp
+        return np_zeros((n * out_size(h, kh, sh, ph) * out_size(w, kw, sw, pw), c * kh * kw),
+                        dtype=float64)
 
-    def windows(xp, kh, kw, sh, sw):
-        """All windows at once: (N, C, Ho, KH, Wo, KW), plus the index tuple that made them."""
-        rows = window_index(xp.shape[2], kh, sh)
-        cols = window_index(xp.shape[3], kw, sw)
-        idx = (slice(None), slice(None),
-               rows.reshape(rows.shape[0], kh, 1, 1), cols.reshape(1, 1, cols.shape[0], kw))
-        return xp[idx], idx
+    REF = types.SimpleNamespace(
+        ref_conv2d_forward=shape_conv_forward,
+        ref_conv2d_backward=shape_conv_backward,
+        ref_maxpool2d_forward=shape_pool_forward,
+        ref_maxpool2d_backward=lambda x, kernel_size, stride, dout: np_zeros(x.shape),
+        ref_flatten_forward=lambda x: np_zeros((x.shape[0], x[0].size), dtype=float64),
+        ref_flatten_backward=lambda x_shape, dout: np_zeros(x_shape, dtype=float64),
+        ref_im2col=shape_im2col,
+        ref_col2im=lambda cols, x_shape, *a, **k: np_zeros(x_shape, dtype=float64),
+    )
 
-    def ref_conv2d_forward(x, w, b, stride=1, padding=0):
-        x = np_array(x, dtype=float64)
-        w = np_array(w, dtype=float64)
-        b = np_array(b, dtype=float64)
-        sh, sw = pair(stride)
-        ph, pw = pair(padding)
-        f, c, kh, kw = w.shape
-        win, _ = windows(zero_pad(x, ph, pw), kh, kw, sh, sw)
-        return np_einsum("ncaubv,fcuv->nfab", win, w) + b.reshape(1, f, 1, 1)
+    def install_reference(reference):
+        """Called by the grader_reference cell (trusted grader; kernel: before the CNN checks)."""
+        vars(REF).update(vars(reference))
 
-    def ref_conv2d_backward(x, w, b, stride, padding, dout):
-        x = np_array(x, dtype=float64)
-        w = np_array(w, dtype=float64)
-        dout = np_array(dout, dtype=float64)
-        sh, sw = pair(stride)
-        ph, pw = pair(padding)
-        n, c, h, wd = x.shape
-        f, _, kh, kw = w.shape
-        xp = zero_pad(x, ph, pw)
-        win, idx = windows(xp, kh, kw, sh, sw)
-        db = dout.sum(axis=(0, 2, 3))      # one value per filter
-        dw = np_einsum("nfab,ncaubv->fcuv", dout, win)
-        dxp = np_zeros(xp.shape, dtype=float64)
-        np_add_at(dxp, idx, np_einsum("nfab,fcuv->ncaubv", dout, w))   # overlaps accumulate
-        dx = dxp[:, :, ph:ph + h, pw:pw + wd].copy()
-        return dx, dw, db
+    def ref_conv2d_forward(*args):
+        return REF.ref_conv2d_forward(*args)
 
-    def pool_geometry(x, kernel_size, stride):
-        kh, kw = pair(kernel_size)
-        sh, sw = pair(kernel_size) if stride is None else pair(stride)
-        n, c, h, w = x.shape
-        rows = window_index(h, kh, sh)
-        cols = window_index(w, kw, sw)
-        ho, wo = rows.shape[0], cols.shape[0]
-        win = x[:, :, rows.reshape(ho, kh, 1, 1), cols.reshape(1, 1, wo, kw)]
-        win = win.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, ho, wo, kh * kw)
-        first = win.argmax(axis=4)              # FIRST maximum, row-major inside the window
-        r = rows[:, 0].reshape(1, 1, ho, 1) + first // kw
-        q = cols[:, 0].reshape(1, 1, 1, wo) + first % kw
-        return win.max(axis=4), r, q
+    def ref_conv2d_backward(*args):
+        return REF.ref_conv2d_backward(*args)
 
-    def ref_maxpool2d_forward(x, kernel_size, stride=None):
-        out, _, _ = pool_geometry(np_array(x, dtype=float64), kernel_size, stride)
-        return out
+    def ref_maxpool2d_forward(*args):
+        return REF.ref_maxpool2d_forward(*args)
 
-    def ref_maxpool2d_backward(x, kernel_size, stride, dout):
-        x = np_array(x, dtype=float64)
-        _, r, q = pool_geometry(x, kernel_size, stride)
-        n, c = x.shape[0], x.shape[1]
-        dx = np_zeros(x.shape, dtype=float64)
-        np_add_at(dx, (np_arange(n).reshape(n, 1, 1, 1), np_arange(c).reshape(1, c, 1, 1), r, q),
-                  np_array(dout, dtype=float64))
-        return dx
+    def ref_maxpool2d_backward(*args):
+        return REF.ref_maxpool2d_backward(*args)
 
-    def flat_position(c, h, w):
-        """(C, H, W) array: column of out that receives x[n, c, h, w] (C order)."""
-        return ((np_arange(c).reshape(c, 1, 1) * h + np_arange(h).reshape(1, h, 1)) * w
-                + np_arange(w).reshape(1, 1, w))
+    def ref_flatten_forward(*args):
+        return REF.ref_flatten_forward(*args)
 
-    def ref_flatten_forward(x):
-        x = np_array(x, dtype=float64)
-        n, c, h, w = x.shape
-        out = np_zeros((n, c * h * w), dtype=float64)
-        out[:, flat_position(c, h, w)] = x
-        return out
-
-    def ref_flatten_backward(x_shape, dout):
-        n, c, h, w = x_shape
-        return np_array(dout, dtype=float64)[:, flat_position(c, h, w)]
+    def ref_flatten_backward(*args):
+        return REF.ref_flatten_backward(*args)
 
     def numeric_grad(loss, arr):
         """Central differences of loss() w.r.t. every element of the grader-owned array arr."""
@@ -286,7 +271,10 @@ def _make_grader():
             gflat[k] = (plus - minus) / (2 * FD_EPS)
         return g
 
-    # ================================ check machinery ================================
+    # ============================ record (kernel) / replay (grader) ============================
+    RECORD_MIME = "application/vnd.cnn-grader.record+json"
+    MAX_VALUES = 2_000_000            # elements per recorded array; larger ones are not kept
+    STATE = {"replay": None, "events": None, "paused": False, "sink": None}
 
     class CaseFailure(Exception):
         """One hidden case failed; the message says what, where and the likely cause."""
@@ -294,10 +282,168 @@ def _make_grader():
     class NotImplementedYet(Exception):
         """The student's function still raises NotImplementedError."""
 
-    def desc(a):
-        return f"{tuple(a.shape)} {a.dtype}"
+    class RecordMismatch(Exception):
+        """The record does not fit the hidden test (tampered kernel, or it stopped early)."""
 
-    def call(fn, fn_name, args, kwargs, hint):
+    class Opaque:
+        """Something the record could not keep (an unknown object, a huge array)."""
+
+        def __init__(self, what):
+            self.what = what
+
+    class Decoded:
+        """An object of the student's class, rebuilt with its attributes only."""
+
+    def recording():
+        return STATE["replay"] is None
+
+    def b64(a):
+        return b64encode(nd_tobytes(a)).decode("ascii")
+
+    def encode(obj, values=True, depth=0):
+        """A JSON-safe copy of what a student function returned (kernel side)."""
+        if depth > 8:
+            return ["opaque", "nested too deep"]
+        if isinstance(obj, ndarray) or (not isinstance(obj, (str, bytes, dict, tuple, list))
+                                        and hasattr(type(obj), "__array__")):
+            try:
+                a = np_array(obj, copy=True, subok=False)
+            except Exception:
+                return ["opaque", type(obj).__name__]
+            if a.dtype.kind not in "biufc" or a.size > MAX_VALUES:
+                return ["opaque", f"array {a.dtype} {tuple(a.shape)}"]
+            if isinstance(obj, np_generic):
+                return ["scalar", a.dtype.str, b64(a)]
+            if not values:
+                return ["zeros", a.dtype.str, list(a.shape)]
+            return ["array", a.dtype.str, list(a.shape), b64(a)]
+        if obj is None:
+            return ["none"]
+        if isinstance(obj, bool):
+            return ["bool", bool(obj)]
+        if isinstance(obj, int):
+            return ["int", repr(int(obj))]
+        if isinstance(obj, float):
+            return ["float", float(obj).hex()]
+        if isinstance(obj, complex):
+            return ["complex", obj.real.hex(), obj.imag.hex()]
+        if isinstance(obj, str):
+            return ["str", str(obj)[:2000]]
+        if isinstance(obj, (tuple, list)):
+            kind = "tuple" if isinstance(obj, tuple) else "list"
+            return [kind, [encode(v, values, depth + 1) for v in obj]]
+        if isinstance(obj, dict):
+            return ["dict", [[encode(k, values, depth + 1), encode(v, values, depth + 1)]
+                             for k, v in obj.items()]]
+        if hasattr(obj, "__dict__") and not callable(obj):
+            return ["object", type(obj).__name__,
+                    [[k, encode(v, values, depth + 1)] for k, v in vars(obj).items()
+                     if isinstance(k, str)]]
+        return ["opaque", type(obj).__name__]
+
+    def decode(e, depth=0):
+        """The inverse of encode (trusted side): plain numpy arrays and containers only."""
+        try:
+            kind = e[0]
+            if depth > 10:
+                raise ValueError("nested too deep")
+            if kind in ("array", "zeros", "scalar"):
+                dt = np_dtype(str(e[1]))
+                if dt.kind not in "biufc":
+                    raise ValueError(f"dtype {dt}")
+                if kind == "scalar":
+                    return np_frombuffer(b64decode(e[2]), dtype=dt, count=1)[0]
+                shape = tuple(int(d) for d in e[2])
+                size = 1
+                for d in shape:
+                    if d < 0:
+                        raise ValueError("negative dimension")
+                    size *= d
+                if size > MAX_VALUES:
+                    raise ValueError("array too large")
+                if kind == "zeros":
+                    return np_zeros(shape, dtype=dt)
+                return nd_copy(np_frombuffer(b64decode(e[3]), dtype=dt, count=size)).reshape(shape)
+            if kind == "none":
+                return None
+            if kind == "bool":
+                return bool(e[1])
+            if kind == "int":
+                if len(e[1]) > 400:
+                    raise ValueError("integer too long")
+                return int(e[1])
+            if kind == "float":
+                return float.fromhex(e[1])
+            if kind == "complex":
+                return complex(float.fromhex(e[1]), float.fromhex(e[2]))
+            if kind == "str":
+                return str(e[1])
+            if kind == "tuple":
+                return tuple(decode(v, depth + 1) for v in e[1])
+            if kind == "list":
+                return [decode(v, depth + 1) for v in e[1]]
+            if kind == "dict":
+                return {decode(k, depth + 1): decode(v, depth + 1) for k, v in e[1]}
+            if kind == "object":
+                obj = Decoded()
+                for k, v in e[2]:
+                    setattr(obj, str(k), decode(v, depth + 1))
+                return obj
+            if kind == "opaque":
+                return Opaque(str(e[1])[:200])
+            raise ValueError(f"unknown kind {kind!r}")
+        except RecordMismatch:
+            raise
+        except Exception as exc:
+            raise RecordMismatch(f"the record is malformed ({type(exc).__name__}: {exc})")
+
+    def restore(target, e):
+        """Replay an argument's change in place: target becomes what the kernel saw after the call."""
+        new = decode(e)
+        try:
+            if isinstance(target, ndarray) and isinstance(new, ndarray):
+                if target.shape != new.shape:
+                    target.shape = new.shape
+                target[...] = new
+                if target.dtype == new.dtype:
+                    return
+            elif isinstance(target, list) and isinstance(new, list):
+                target[:] = new
+                return
+            elif isinstance(target, dict) and isinstance(new, dict):
+                target.clear()
+                target.update(new)
+                return
+            elif (isinstance(target, tuple) and isinstance(new, tuple) and e[0] == "tuple"
+                  and len(target) == len(new)):
+                for t, sub in zip(target, e[1]):
+                    restore(t, sub)
+                return
+            elif hasattr(target, "__dict__") and isinstance(new, Decoded):
+                vars(target).clear()
+                vars(target).update(vars(new))
+                return
+        except Exception:
+            pass
+        if isinstance(target, ndarray) and target.size:   # cannot be replayed exactly:
+            target.reshape(-1)[0] += 1                    # at least it is changed
+        elif isinstance(target, list):
+            target.append(None)
+        elif isinstance(target, dict):
+            target[object()] = None
+
+    def record(event):
+        if STATE["events"] is not None:
+            STATE["events"].append(event)
+
+    def next_event(kind, name):
+        ev = next(STATE["events"], None)
+        if not isinstance(ev, list) or len(ev) < 2 or ev[0] not in kind or ev[1] != name:
+            raise RecordMismatch(f"the record has no {name} here (the hidden test did not run "
+                                 f"to the end in the kernel, or the kernel was tampered with)")
+        return ev
+
+    def run(fn, fn_name, args, kwargs, hint):
         try:
             return fn(*args, **kwargs)
         except NotImplementedError:
@@ -305,6 +451,59 @@ def _make_grader():
         except Exception as e:
             raise CaseFailure(f"{fn_name} raised {type(e).__name__}: {e}\n"
                               f"    Likely cause: {hint}")
+
+    def call(fn, fn_name, args, kwargs, hint, values=True):
+        """fn(*args, **kwargs): recorded in the kernel, replayed in the grader.
+
+        ``values=False`` keeps only shapes and dtypes of the result (timed calls).
+        """
+        if not recording():
+            ev = next_event(("call", "raise"), fn_name)
+            if ev[0] == "raise":
+                if ev[2] is None:
+                    raise NotImplementedYet(fn_name)
+                raise CaseFailure(str(ev[2])[:4000])
+            for i, change in ev[3]:
+                restore(args[int(i)], change)
+            return decode(ev[2])
+        if STATE["paused"]:
+            return run(fn, fn_name, args, kwargs, hint)
+        before = [snap(a) for a in args]
+        try:
+            result = run(fn, fn_name, args, kwargs, hint)
+        except NotImplementedYet:
+            record(["raise", fn_name, None])
+            raise
+        except CaseFailure as e:
+            record(["raise", fn_name, str(e.args[0])])
+            raise
+        changed = [[i, encode(a)] for i, a in enumerate(args) if snap(a) != before[i]]
+        record(["call", fn_name, encode(result, values), changed])
+        return result
+
+    def observed(name, value):
+        """A value the kernel reports (e.g. the student's trained parameters)."""
+        if recording():
+            record(["value", name, encode(value)])
+            return value
+        return decode(next_event(("value",), name)[2])
+
+    def timed(measure):
+        """measure() -> tuple of numbers, taken in the kernel (student calls not recorded)."""
+        if recording():
+            STATE["paused"] = True
+            try:
+                result = measure()
+            finally:
+                STATE["paused"] = False
+            record(["timing", "timing", [float(v).hex() for v in result]])
+            return result
+        return tuple(float.fromhex(v) for v in next_event(("timing",), "timing")[2])
+
+    # ================================ check machinery ================================
+
+    def desc(a):
+        return f"{tuple(a.shape)} {a.dtype}"
 
     def unpack(what, result, names):
         if not isinstance(result, (tuple, list)) or len(result) != len(names):
@@ -326,6 +525,8 @@ def _make_grader():
                                prefix=" " * 14)
 
     def expect_array(what, got, expected, hint, rtol=RTOL, atol=ATOL):
+        if recording():
+            return
         g = as_float(what, got)
         if g.shape != expected.shape:
             raise CaseFailure(f"{what}: expected shape {tuple(expected.shape)}, "
@@ -340,11 +541,13 @@ def _make_grader():
             msg = (f"{what}: {int(bad.sum())} of {g.size} values wrong; largest error "
                    f"{float(err.max()):.4g}, e.g. at index {idx}: expected "
                    f"{float(expected[idx]):.6g}, got {float(g[idx]):.6g}.")
-            if expected.size <= 24:
+            if expected.size <= 40:
                 msg += f"\n    expected: {show(expected)}\n    got:      {show(g)}"
             raise CaseFailure(msg + f"\n    Likely cause: {hint}")
 
     def expect_float_dtype(what, got, hint):
+        if recording():
+            return
         dt = getattr(got, "dtype", None)
         if getattr(dt, "kind", None) != "f":
             raise CaseFailure(f"{what}: expected a floating-point numpy array, got "
@@ -387,22 +590,49 @@ def _make_grader():
         return path
 
     def expect_unchanged(what, before, obj, who):
+        if recording():
+            return
         where = first_change(before, snap(obj), what)
         if where:
             raise CaseFailure(
                 f"{where} was modified in place by {who}.\n    Likely cause: an in-place "
-                f"write (x[...] = ..., +=, .fill, .shape = ..., sorting) into an input, dout or "
-                f"the cache, or a view of them. Inputs, dout and the cache must never be "
-                f"modified: work on new arrays (np.zeros(...), .copy()).")
+                f"write (x[...] = ..., +=, .fill, .shape = ..., a writeable as_strided view) "
+                f"into an input, dout, the cache or params, or a view of them. Never modify them: "
+                f"work on new arrays (np.zeros(...), .copy()).")
 
     def run_cases(fn_name, cases):
+        """Kernel: run every case, record it, emit the record. Grader: replay and judge."""
+        if recording():
+            rec = {"check": fn_name, "cases": {}}
+            for name, case in cases:
+                STATE["events"] = rec["cases"][name] = []
+                try:
+                    with catch_warnings():
+                        simplefilter("ignore")      # student warnings must not reach stderr
+                        case({"call": "", "why": ""})
+                except NotImplementedYet:
+                    break                           # the grader stops at the same place
+                except Exception:
+                    pass                            # judged by the grader, from the record
+            STATE["events"] = None
+            if STATE["sink"] is not None:
+                STATE["sink"].append(rec)           # tests: records into a list
+            else:
+                display({RECORD_MIME: rec}, raw=True)
+            print(f"{fn_name}: {len(rec['cases'])} hidden case(s) run and recorded; "
+                  f"the grader judges them")
+            return
+        replay = STATE["replay"]
+        if not isinstance(replay, dict) or replay.get("check") != fn_name:
+            raise AssertionError(f"{fn_name}: no record of these hidden checks came out of "
+                                 f"the kernel (they did not run to the end).")
         failures = []
         for name, case in cases:
             ctx = {"call": "", "why": ""}
+            events = replay.get("cases", {}).get(name)
+            STATE["events"] = iter(events if isinstance(events, list) else [])
             try:
-                with catch_warnings():
-                    simplefilter("ignore")      # student warnings must not reach stderr
-                    case(ctx)
+                case(ctx)
             except NotImplementedYet as e:
                 raise AssertionError(
                     f"{e.args[0]} is not implemented yet (it raises NotImplementedError): "
@@ -410,14 +640,43 @@ def _make_grader():
             except CaseFailure as e:
                 failures.append(f"[case '{name}'] {ctx['call']}\n    This case: {ctx['why']}."
                                 f"\n    {e}")
+            except RecordMismatch as e:
+                failures.append(f"[case '{name}'] {ctx['call']}\n    {e.args[0]}")
             except Exception as e:
                 failures.append(f"[case '{name}'] {ctx['call']}\n    the result could not be "
                                 f"checked ({type(e).__name__}: {e}); check the types and "
                                 f"shapes you return.")
+            finally:
+                STATE["events"] = None
         if failures:
             raise AssertionError(f"{fn_name}: {len(failures)} of {len(cases)} hidden cases "
                                  f"failed.\n\n" + "\n\n".join(failures))
         print(f"{fn_name}: all {len(cases)} hidden cases passed")
+
+    class capturing:
+        """Tests, outside a kernel: `with _grader.capturing(records): _grader.check_...(fn)`."""
+
+        def __init__(self, sink):
+            self.sink = sink
+
+        def __enter__(self):
+            STATE["sink"] = self.sink
+
+        def __exit__(self, *exc):
+            STATE["sink"] = None
+
+    class replaying:
+        """Trusted grader: `with _grader.replaying(record): _grader.check_...(None, ...)`."""
+
+        def __init__(self, rec):
+            self.rec = rec
+
+        def __enter__(self):
+            STATE["replay"] = self.rec
+
+        def __exit__(self, *exc):
+            STATE["replay"] = None
+            STATE["events"] = None
 
     def data(rng, shape, kind):
         if kind == "int":
@@ -440,6 +699,7 @@ def _make_grader():
 
     def kw_text(kwargs):
         return "".join(f", {k}={v!r}" for k, v in kwargs.items())
+
 
     # ================================ conv2d ================================
     # name, x shape, (F, KH, KW), stride, padding, kind, what the case exercises
@@ -806,12 +1066,21 @@ def _make_grader():
         check_maxpool2d_backward=check_maxpool2d_backward,
         check_flatten_forward=check_flatten_forward,
         check_flatten_backward=check_flatten_backward,
-        ref_conv2d_forward=ref_conv2d_forward,
-        ref_conv2d_backward=ref_conv2d_backward,
-        ref_maxpool2d_forward=ref_maxpool2d_forward,
-        ref_maxpool2d_backward=ref_maxpool2d_backward,
-        ref_flatten_forward=ref_flatten_forward,
-        ref_flatten_backward=ref_flatten_backward,
+        install_reference=install_reference,
+        replaying=replaying,
+        capturing=capturing,
+        record_mime=RECORD_MIME,
+        # shared with the part-2 checks (grader_setup_fast)
+        machinery=types.SimpleNamespace(
+            REF=REF, CaseFailure=CaseFailure, NotImplementedYet=NotImplementedYet,
+            recording=recording, call=call, observed=observed, timed=timed, unpack=unpack,
+            as_float=as_float, expect_array=expect_array, expect_float_dtype=expect_float_dtype,
+            snap=snap, expect_unchanged=expect_unchanged, run_cases=run_cases, data=data,
+            kw_text=kw_text, desc=desc, pair=pair, numeric_grad=numeric_grad,
+            ref_conv2d_forward=ref_conv2d_forward, ref_conv2d_backward=ref_conv2d_backward,
+            ref_maxpool2d_forward=ref_maxpool2d_forward,
+            ref_maxpool2d_backward=ref_maxpool2d_backward,
+            ref_flatten_forward=ref_flatten_forward, ref_flatten_backward=ref_flatten_backward),
     )
 
 
@@ -1405,16 +1674,14 @@ _grader.check_flatten_backward(flatten_forward, flatten_backward)
 
 # %% nbgrader={"grade": true, "grade_id": "grader_setup_fast", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 # This cell is intentionally empty in your copy of the notebook.
-# When your work is graded, the grader fills it in (reference solution and hidden checks of part 2).
+# When your work is graded, the grader fills it in (hidden checks of part 2).
 ### BEGIN HIDDEN TESTS
 def _make_grader_fast():
-    """Build the part-2 reference implementation and hidden checks inside one closure.
-
-    Everything the checks use is captured here, when this cell runs (before any part-2 student
-    code). NumPy functions are taken from numpy's internal modules, so reassigning np.abs,
-    np.zeros, ... in a part-1 answer cell (which runs before this cell) cannot change them
-    either. The part-1 reference layers are taken from `_grader` now, once. The only new global
-    name is `_grader_fast`.
+    """The hidden checks of part 2. They share the record/replay machinery of `_grader` (see
+    grader_setup): in the kernel they call the student's functions and record the results; the
+    trusted grader replays the record against the reference of cell grader_reference. The
+    part-2 reference layers (swapped in for the student's own while cnn_loss and train_cnn are
+    checked) reach the kernel only in cell grader_reference, after the layer checks.
     """
     import builtins
     import gc
@@ -1481,13 +1748,30 @@ def _make_grader_fast():
     catch_warnings = warnings.catch_warnings
     simplefilter = warnings.simplefilter
 
-    # ---- part-1 reference layers (proven in gradebook_tests/test_reference.py) ----
-    ref_conv_fwd = _grader.ref_conv2d_forward            # (x, w, b, stride, padding) -> out
-    ref_conv_bwd = _grader.ref_conv2d_backward           # (x, w, b, stride, padding, dout)
-    ref_pool_fwd = _grader.ref_maxpool2d_forward         # (x, kernel_size, stride) -> out
-    ref_pool_bwd = _grader.ref_maxpool2d_backward        # (x, kernel_size, stride, dout)
-    ref_flat_fwd = _grader.ref_flatten_forward           # (x) -> out
-    ref_flat_bwd = _grader.ref_flatten_backward          # (x_shape, dout) -> dx
+
+    # ---- the shared record/replay and check machinery (grader_setup) ----
+    M = _grader.machinery
+    REF = M.REF
+    (CaseFailure, recording, call, observed, timed, unpack, as_float, expect_array,
+     expect_float_dtype, snap, expect_unchanged, run_cases, data, kw_text, desc, pair,
+     numeric_grad) = (
+        M.CaseFailure, M.recording, M.call, M.observed, M.timed, M.unpack, M.as_float,
+        M.expect_array, M.expect_float_dtype, M.snap, M.expect_unchanged, M.run_cases, M.data,
+        M.kw_text, M.desc, M.pair, M.numeric_grad)
+    ref_conv_fwd = M.ref_conv2d_forward      # (x, w, b, stride, padding) -> out
+    ref_conv_bwd = M.ref_conv2d_backward     # (x, w, b, stride, padding, dout)
+
+    def ref_im2col(*args):
+        return REF.ref_im2col(*args)
+
+    def ref_col2im(*args):
+        return REF.ref_col2im(*args)
+
+    def ref_cnn_scores(P, X):
+        return REF.ref_cnn_scores(P, X)
+
+    def ref_cnn_loss(P, X, y):
+        return REF.ref_cnn_loss(P, X, y)
 
     RTOL, ATOL = 1e-9, 1e-10          # float64 comparisons against the reference
     FD_RTOL, FD_ATOL = 1e-6, 1e-7     # comparisons against central finite differences
@@ -1498,49 +1782,7 @@ def _make_grader_fast():
     STUDENT_BUDGET = 8.0              # seconds of student calls after which timing stops
     ACCURACY = 0.95
 
-    # =========================== reference implementation ===========================
-    # im2col/col2im with fancy-index gathers and np.add.at: independent of the as_strided +
-    # kernel-offset-loop instructor solution.
-
-    def pair(v):
-        if isinstance(v, (tuple, list)):
-            return int(v[0]), int(v[1])
-        return int(v), int(v)
-
-    def window_index(length, k, s):
-        """(n_out, k) array: row t holds the input indices covered by window t."""
-        n_out = (length - k) // s + 1
-        return np_arange(n_out).reshape(n_out, 1) * s + np_arange(k).reshape(1, k)
-
-    def geometry(x_shape, kernel_size, stride, padding):
-        n, c, h, w = (int(d) for d in x_shape)
-        kh, kw = pair(kernel_size)
-        sh, sw = pair(stride)
-        ph, pw = pair(padding)
-        rows = window_index(h + 2 * ph, kh, sh)            # (Ho, KH)
-        cols = window_index(w + 2 * pw, kw, sw)            # (Wo, KW)
-        ho, wo = rows.shape[0], cols.shape[0]
-        # index arrays broadcasting to (Ho, Wo, KH, KW)
-        idx = (rows.reshape(ho, 1, kh, 1), cols.reshape(1, wo, 1, kw))
-        return (n, c, h, w, kh, kw, ph, pw, ho, wo), idx
-
-    def ref_im2col(x, kernel_size, stride=1, padding=0):
-        x = np_array(x, dtype=F8)
-        (n, c, h, w, kh, kw, ph, pw, ho, wo), (r, q) = geometry(x.shape, kernel_size, stride,
-                                                                padding)
-        xp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=F8)
-        xp[:, :, ph:ph + h, pw:pw + w] = x
-        g = xp[:, :, r, q]                                  # (N, C, Ho, Wo, KH, KW)
-        return g.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
-
-    def ref_col2im(cols, x_shape, kernel_size, stride=1, padding=0):
-        (n, c, h, w, kh, kw, ph, pw, ho, wo), (r, q) = geometry(x_shape, kernel_size, stride,
-                                                                padding)
-        g = np_array(cols, dtype=F8).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-        dxp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=F8)
-        np_add_at(dxp, (slice(None), slice(None), r, q), g)     # overlaps accumulate
-        return dxp[:, :, ph:ph + h, pw:pw + w].copy()
-
+    # ---- the timing reference (a loop like the part-1 solutions) ----
     def loop_conv2d_forward(x, w, b, stride, padding):
         """Timing reference: the part-1 style loop (i, j, f), NumPy inside."""
         sh, sw = pair(stride)
@@ -1581,81 +1823,7 @@ def _make_grader_fast():
                     dxp[:, :, r:r + kh, s:s + kw] += g * w[k]
         return dxp[:, :, ph:ph + h, pw:pw + wd], dw, db
 
-    # ---- reference CNN (same architecture as the notebook) ----
     CNN_SHAPES = (("W1", (8, 1, 3, 3)), ("b1", (8,)), ("W2", (128, 10)), ("b2", (10,)))
-
-    def ref_cnn_scores(P, X):
-        a = ref_conv_fwd(X, P["W1"], P["b1"], 1, 1)
-        h = np_maximum(a, 0.0)
-        p = ref_pool_fwd(h, 2, None)
-        return ref_flat_fwd(p) @ P["W2"] + P["b2"]
-
-    def ref_log_softmax(scores):
-        s = scores - scores.max(axis=1, keepdims=True)
-        return s - np_log(np_exp(s).sum(axis=1, keepdims=True))
-
-    def ref_cnn_loss(P, X, y):
-        logp = ref_log_softmax(ref_cnn_scores(P, X))
-        return float(-logp[np_arange(logp.shape[0]), y].mean())
-
-    # ---- reference layers with the notebook's signatures, swapped in while cnn_loss is checked ----
-    def sw_conv_forward(x, w, b, stride=1, padding=0):
-        x, w, b = (np_array(a, dtype=F8) for a in (x, w, b))
-        return ref_conv_fwd(x, w, b, stride, padding), (x, w, b, stride, padding)
-
-    def sw_conv_backward(dout, cache):
-        x, w, b, stride, padding = cache
-        return ref_conv_bwd(x, w, b, stride, padding, dout)
-
-    def sw_pool_forward(x, kernel_size, stride=None):
-        x = np_array(x, dtype=F8)
-        return ref_pool_fwd(x, kernel_size, stride), (x, kernel_size, stride)
-
-    def sw_pool_backward(dout, cache):
-        x, kernel_size, stride = cache
-        return ref_pool_bwd(x, kernel_size, stride, dout)
-
-    def sw_flatten_forward(x):
-        return ref_flat_fwd(x), tuple(x.shape)
-
-    def sw_flatten_backward(dout, cache):
-        return ref_flat_bwd(cache, dout)
-
-    def sw_relu_forward(x):
-        x = np_array(x, dtype=F8)
-        return np_maximum(x, 0.0), x
-
-    def sw_relu_backward(dout, cache):
-        return np_array(dout, dtype=F8) * (cache > 0)
-
-    def sw_linear_forward(x, W, b):
-        x, W, b = (np_array(a, dtype=F8) for a in (x, W, b))
-        return x @ W + b, (x, W)
-
-    def sw_linear_backward(dout, cache):
-        x, W = cache
-        dout = np_array(dout, dtype=F8)
-        return dout @ W.T, x.T @ dout, dout.sum(axis=0)
-
-    def sw_softmax_cross_entropy(scores, y):
-        logp = ref_log_softmax(np_array(scores, dtype=F8))
-        n = logp.shape[0]
-        rows = np_arange(n)
-        loss = float(-logp[rows, y].mean())
-        d = np_exp(logp)
-        d[rows, y] -= 1.0
-        return loss, d / n
-
-    REFERENCE_LAYERS = {
-        "conv2d_forward_fast": sw_conv_forward, "conv2d_backward_fast": sw_conv_backward,
-        "conv2d_forward": sw_conv_forward, "conv2d_backward": sw_conv_backward,
-        "maxpool2d_forward": sw_pool_forward, "maxpool2d_backward": sw_pool_backward,
-        "flatten_forward": sw_flatten_forward, "flatten_backward": sw_flatten_backward,
-        "relu_forward": sw_relu_forward, "relu_backward": sw_relu_backward,
-        "linear_forward": sw_linear_forward, "linear_backward": sw_linear_backward,
-        "softmax_cross_entropy": sw_softmax_cross_entropy,
-        "im2col": ref_im2col, "col2im": ref_col2im,
-    }
     MISSING = object()
 
     def with_reference_layers(fn, thunk):
@@ -1663,9 +1831,9 @@ def _make_grader_fast():
         g = getattr(fn, "__globals__", None)
         if not isinstance(g, dict):
             return thunk()
-        saved = {k: g.get(k, MISSING) for k in REFERENCE_LAYERS}
+        saved = {k: g.get(k, MISSING) for k in REF.reference_layers}
         try:
-            for k, v in REFERENCE_LAYERS.items():
+            for k, v in REF.reference_layers.items():
                 g[k] = v
             return thunk()
         finally:
@@ -1674,21 +1842,6 @@ def _make_grader_fast():
                     g.pop(k, None)
                 else:
                     g[k] = v
-
-    def numeric_grad(loss, arr):
-        """Central differences of loss() w.r.t. every element of the grader-owned array arr."""
-        g = np_zeros(arr.shape, dtype=F8)
-        flat = arr.reshape(-1)
-        gflat = g.reshape(-1)
-        for k in range(flat.size):
-            old = flat[k]
-            flat[k] = old + FD_EPS
-            plus = loss()
-            flat[k] = old - FD_EPS
-            minus = loss()
-            flat[k] = old
-            gflat[k] = (plus - minus) / (2 * FD_EPS)
-        return g
 
     # ---- the digits split of the notebook, loaded here so the test set is the grader's own ----
     _digits = load_digits()
@@ -1700,152 +1853,6 @@ def _make_grader_fast():
     Y_TEST = _y_all[_order[:_n_test]]
     X_TRAIN = _X_all[_order[_n_test:]]
     Y_TRAIN = _y_all[_order[_n_test:]]
-
-    # ================================ check machinery ================================
-
-    class CaseFailure(Exception):
-        """One hidden case failed; the message says what, where and the likely cause."""
-
-    class NotImplementedYet(Exception):
-        """The student's function still raises NotImplementedError."""
-
-    def desc(a):
-        return f"{tuple(a.shape)} {a.dtype}"
-
-    def call(fn, fn_name, args, kwargs, hint):
-        try:
-            return fn(*args, **kwargs)
-        except NotImplementedError:
-            raise NotImplementedYet(fn_name)
-        except Exception as e:
-            raise CaseFailure(f"{fn_name} raised {type(e).__name__}: {e}\n"
-                              f"    Likely cause: {hint}")
-
-    def unpack(what, result, names):
-        if not isinstance(result, (tuple, list)) or len(result) != len(names):
-            got = type(result).__name__
-            if isinstance(result, (tuple, list)):
-                got += f" of length {len(result)}"
-            raise CaseFailure(f"{what} must return a tuple ({', '.join(names)}); got a {got}.")
-        return result
-
-    def as_float(what, value):
-        try:
-            return np_array(value, dtype=F8, copy=True)
-        except Exception as e:
-            raise CaseFailure(f"{what} could not be turned into a float array "
-                              f"({type(e).__name__}: {e}); return a numpy array.")
-
-    def show(a):
-        return np_array2string(a, precision=4, separator=", ", suppress_small=True,
-                               prefix=" " * 14)
-
-    def expect_array(what, got, expected, hint, rtol=RTOL, atol=ATOL):
-        g = as_float(what, got)
-        if g.shape != expected.shape:
-            raise CaseFailure(f"{what}: expected shape {tuple(expected.shape)}, "
-                              f"got {tuple(g.shape)}.\n    Likely cause: {hint}")
-        err = np_abs(g - expected)
-        err = np_where(np_isnan(err), inf, err)
-        tol = atol + rtol * np_abs(expected)
-        bad = err > tol
-        if bad.any():
-            k = int((err - tol).argmax())
-            idx = tuple(int(i) for i in np_unravel_index(k, g.shape))
-            msg = (f"{what}: {int(bad.sum())} of {g.size} values wrong; largest error "
-                   f"{float(err.max()):.4g}, e.g. at index {idx}: expected "
-                   f"{float(expected[idx]):.6g}, got {float(g[idx]):.6g}.")
-            if expected.size <= 40:
-                msg += f"\n    expected: {show(expected)}\n    got:      {show(g)}"
-            raise CaseFailure(msg + f"\n    Likely cause: {hint}")
-
-    def expect_float_dtype(what, got, hint):
-        dt = getattr(got, "dtype", None)
-        if getattr(dt, "kind", None) != "f":
-            raise CaseFailure(f"{what}: expected a floating-point numpy array, got "
-                              f"{'dtype ' + str(dt) if dt is not None else type(got).__name__}."
-                              f"\n    Likely cause: {hint}")
-
-    def snap(obj, depth=0):
-        """Deep snapshot: ndarrays by shape/dtype/bytes, containers recursively."""
-        if isinstance(obj, ndarray):
-            return ("array", (tuple(obj.shape), obj.dtype.str, nd_tobytes(nd_copy(obj))))
-        if depth > 8:
-            return ("deep", repr(type(obj)))
-        if isinstance(obj, (tuple, list)):
-            return (type(obj).__name__,
-                    tuple((f"[{i}]", snap(v, depth + 1)) for i, v in enumerate(obj)))
-        if isinstance(obj, dict):
-            return ("dict", tuple((f"[{k!r}]", snap(v, depth + 1)) for k, v in obj.items()))
-        if isinstance(obj, (int, float, complex, str, bytes, bool, NoneType)):
-            return ("value", repr(obj))
-        if hasattr(obj, "__dict__"):
-            return ("object", tuple((f".{k}", snap(v, depth + 1)) for k, v in vars(obj).items()))
-        return ("value", repr(obj))
-
-    def first_change(a, b, path):
-        if a == b:
-            return None
-        if a[0] == "array" and b[0] == "array":
-            if a[1][:2] != b[1][:2]:
-                return (f"{path} (shape/dtype changed from {a[1][0]} {a[1][1]} "
-                        f"to {b[1][0]} {b[1][1]})")
-            return f"{path} (values changed)"
-        if (a[0] == b[0] and a[0] in ("tuple", "list", "dict", "object")
-                and len(a[1]) == len(b[1])):
-            for (la, va), (lb, vb) in zip(a[1], b[1]):
-                if la != lb:
-                    return path
-                found = first_change(va, vb, path + la)
-                if found:
-                    return found
-        return path
-
-    def expect_unchanged(what, before, obj, who):
-        where = first_change(before, snap(obj), what)
-        if where:
-            raise CaseFailure(
-                f"{where} was modified in place by {who}.\n    Likely cause: an in-place "
-                f"write (x[...] = ..., +=, .fill, .shape = ..., a writeable as_strided view) "
-                f"into an input, dout, the cache or params, or a view of them. Never modify them: "
-                f"work on new arrays (np.zeros(...), .copy()).")
-
-    def run_cases(fn_name, cases):
-        failures = []
-        for name, case in cases:
-            ctx = {"call": "", "why": ""}
-            try:
-                with catch_warnings():
-                    simplefilter("ignore")      # student warnings must not reach stderr
-                    case(ctx)
-            except NotImplementedYet as e:
-                raise AssertionError(
-                    f"{e.args[0]} is not implemented yet (it raises NotImplementedError): "
-                    f"write your code where it says YOUR CODE HERE.") from None
-            except CaseFailure as e:
-                failures.append(f"[case '{name}'] {ctx['call']}\n    This case: {ctx['why']}."
-                                f"\n    {e}")
-            except Exception as e:
-                failures.append(f"[case '{name}'] {ctx['call']}\n    the result could not be "
-                                f"checked ({type(e).__name__}: {e}); check the types and "
-                                f"shapes you return.")
-        if failures:
-            raise AssertionError(f"{fn_name}: {len(failures)} of {len(cases)} hidden cases "
-                                 f"failed.\n\n" + "\n\n".join(failures))
-        print(f"{fn_name}: all {len(cases)} hidden cases passed")
-
-    def data(rng, shape, kind):
-        if kind == "int":
-            return rng.integers(-4, 5, size=shape)            # int64
-        if kind == "distinct":                                # every value different
-            size = 1
-            for d in shape:
-                size *= d
-            return rng.permutation(size).reshape(shape) * 0.5 - 3.0
-        return rng.standard_normal(shape)
-
-    def kw_text(kwargs):
-        return "".join(f", {k}={v!r}" for k, v in kwargs.items())
 
     # ================================ im2col / col2im ================================
     # name, x shape, kernel_size, stride, padding, kind, what the case exercises
@@ -2139,11 +2146,12 @@ def _make_grader_fast():
                            f"stride={SPEED_STRIDE}, padding={SPEED_PAD}), timed")
             xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
             args, kwargs = (xs, ws, bs), {"stride": SPEED_STRIDE, "padding": SPEED_PAD}
-            call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs, CONV_FWD_HINT)
-            best_s, best_r, rounds = time_against(
+            call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs, CONV_FWD_HINT,
+                 values=False)
+            best_s, best_r, rounds = timed(lambda: time_against(
                 lambda: call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs,
                              CONV_FWD_HINT),
-                lambda: loop_conv2d_forward(x, w, b, SPEED_STRIDE, SPEED_PAD))
+                lambda: loop_conv2d_forward(x, w, b, SPEED_STRIDE, SPEED_PAD)))
             judge_speed("conv2d_forward_fast", best_s, best_r, rounds, ho, wo)
         cases.append(("speed", speed_case))
         run_cases("conv2d_forward_fast", cases)
@@ -2202,14 +2210,16 @@ def _make_grader_fast():
             kwargs = {"stride": SPEED_STRIDE, "padding": SPEED_PAD}
             res = call(conv2d_forward_fast, "conv2d_forward_fast (called to build the cache)",
                        (nd_copy(x), nd_copy(w), nd_copy(b)), kwargs,
-                       "conv2d_forward_fast must work before conv2d_backward_fast can be timed.")
+                       "conv2d_forward_fast must work before conv2d_backward_fast can be timed.",
+                       values=False)
             _out, cache = unpack("conv2d_forward_fast", res, ("out", "cache"))
             ds = nd_copy(dout)
-            call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {}, CONV_DX_HINT)
-            best_s, best_r, rounds = time_against(
+            call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {}, CONV_DX_HINT,
+                 values=False)
+            best_s, best_r, rounds = timed(lambda: time_against(
                 lambda: call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {},
                              CONV_DX_HINT),
-                lambda: loop_conv2d_backward(x, w, SPEED_STRIDE, SPEED_PAD, dout))
+                lambda: loop_conv2d_backward(x, w, SPEED_STRIDE, SPEED_PAD, dout)))
             judge_speed("conv2d_backward_fast", best_s, best_r, rounds, ho, wo)
         cases.append(("speed", speed_case))
         run_cases("conv2d_backward_fast", cases)
@@ -2248,10 +2258,12 @@ def _make_grader_fast():
                 P = cnn_params(rng)
                 X = rng.standard_normal((n, 1, 8, 8))
                 y = rng.integers(0, 10, size=n)
-                ref_loss = ref_cnn_loss(P, X, y)
-                Pf = {k: nd_copy(v) for k, v in P.items()}
-                expected = {k: numeric_grad(lambda: ref_cnn_loss(Pf, X, y), Pf[k])
-                            for k, _ in CNN_SHAPES}
+                expected = {}
+                if not recording():         # the grader's work; the kernel only records
+                    ref_loss = ref_cnn_loss(P, X, y)
+                    Pf = {k: nd_copy(v) for k, v in P.items()}
+                    expected = {k: numeric_grad(lambda: ref_cnn_loss(Pf, X, y), Pf[k])
+                                for k, _ in CNN_SHAPES}
                 Ps = {k: nd_copy(v) for k, v in P.items()}
                 Xs, ys = nd_copy(X), nd_copy(y)
                 before = [snap(a) for a in (Ps, Xs, ys)]
@@ -2264,8 +2276,9 @@ def _make_grader_fast():
                     res = with_reference_layers(cnn_loss, lambda: call(
                         cnn_loss, "cnn_loss" + attempt, (Ps, Xs, ys), {}, GRAD_HINTS["W1"]))
                     loss, grads = unpack("cnn_loss", res, ("loss", "grads"))
-                    expect_array("loss" + attempt, loss, np_array(ref_loss, dtype=F8),
-                                 GRAD_HINTS["loss"], 1e-9, 1e-12)
+                    if not recording():
+                        expect_array("loss" + attempt, loss, np_array(ref_loss, dtype=F8),
+                                     GRAD_HINTS["loss"], 1e-9, 1e-12)
                     if not isinstance(grads, dict):
                         raise CaseFailure(f"grads must be a dict with the keys 'W1', 'b1', "
                                           f"'W2', 'b2'; got a {type(grads).__name__}.")
@@ -2275,8 +2288,9 @@ def _make_grader_fast():
                                               f"{sorted(repr(k) for k in grads)}).\n    Likely "
                                               f"cause: grads must have the keys of params.")
                     for key, shape in CNN_SHAPES:
-                        expect_array(f"grads[{key!r}]" + attempt, grads[key], expected[key],
-                                     GRAD_HINTS[key], FD_RTOL, FD_ATOL)
+                        if not recording():
+                            expect_array(f"grads[{key!r}]" + attempt, grads[key],
+                                         expected[key], GRAD_HINTS[key], FD_RTOL, FD_ATOL)
                     for label, snapshot, arr in zip(("params", "X", "y"), before, (Ps, Xs, ys)):
                         expect_unchanged(label, snapshot, arr, "cnn_loss")
             cases.append((name, case))
@@ -2317,7 +2331,7 @@ def _make_grader_fast():
                           f"{Y_TEST.shape[0]} held-out test digits, reference forward pass; "
                           f"at least {ACCURACY:.0%} needed")
             ctx["call"] = "accuracy of params_cnn"
-            acc, text = held_out_accuracy("params_cnn", params)
+            acc, text = held_out_accuracy("params_cnn", observed("params_cnn", params))
             if acc is not None and acc >= ACCURACY:
                 print(f"{text}, at least {ACCURACY:.0%} required")
                 return
@@ -2346,10 +2360,6 @@ def _make_grader_fast():
         check_conv2d_backward_fast=check_conv2d_backward_fast,
         check_cnn_gradient=check_cnn_gradient,
         check_cnn_accuracy=check_cnn_accuracy,
-        ref_im2col=ref_im2col,
-        ref_col2im=ref_col2im,
-        ref_cnn_scores=ref_cnn_scores,
-        ref_cnn_loss=ref_cnn_loss,
         loop_conv2d_forward=loop_conv2d_forward,
         loop_conv2d_backward=loop_conv2d_backward,
     )
@@ -3162,6 +3172,250 @@ for key_demo in ("W1", "b1", "W2", "b2"):
                      "the backward pass does not match the forward pass: reverse order, the right "
                      "cache for each layer, the ReLU mask, db1 from conv2d_backward_fast.", atol=1e-6)
 print("cnn_loss: visible tests passed")
+
+# %% nbgrader={"grade": true, "grade_id": "grader_reference", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
+# This cell is intentionally empty in your copy of the notebook.
+# When your work is graded, the grader fills it in (the reference implementation).
+### BEGIN HIDDEN TESTS
+def _make_reference():
+    """The reference implementation of every graded function, and the CNN's reference layers.
+
+    The trusted grader (coursetools/verify.py) runs this cell outside the kernel and judges
+    every recorded check against it. The kernel runs it only here, after all layer checks: the
+    CNN checks swap these layers in for the student's own. Everything here is vectorised with
+    fancy indexing, einsum and np.add.at, independent of the loop and as_strided solutions, and
+    proven against them, finite differences and torch in gradebook_tests/test_reference.py.
+    """
+    import types
+    import numpy
+
+    float64 = F8 = numpy.float64
+    np_array, np_zeros, np_arange = numpy.array, numpy.zeros, numpy.arange
+    np_einsum, np_add_at = numpy.einsum, numpy.add.at
+    np_maximum, np_exp, np_log = numpy.maximum, numpy.exp, numpy.log
+
+
+    def pair(v):
+        if isinstance(v, (tuple, list)):
+            return int(v[0]), int(v[1])
+        return int(v), int(v)
+
+    def window_index(length, k, s):
+        """(n_out, k) array: row t holds the input indices covered by window t."""
+        n_out = (length - k) // s + 1
+        return np_arange(n_out).reshape(n_out, 1) * s + np_arange(k).reshape(1, k)
+
+    def zero_pad(x, ph, pw):
+        n, c, h, w = x.shape
+        xp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=float64)
+        xp[:, :, ph:ph + h, pw:pw + w] = x
+        return xp
+
+    def windows(xp, kh, kw, sh, sw):
+        """All windows at once: (N, C, Ho, KH, Wo, KW), plus the index tuple that made them."""
+        rows = window_index(xp.shape[2], kh, sh)
+        cols = window_index(xp.shape[3], kw, sw)
+        idx = (slice(None), slice(None),
+               rows.reshape(rows.shape[0], kh, 1, 1), cols.reshape(1, 1, cols.shape[0], kw))
+        return xp[idx], idx
+
+    def ref_conv2d_forward(x, w, b, stride=1, padding=0):
+        x = np_array(x, dtype=float64)
+        w = np_array(w, dtype=float64)
+        b = np_array(b, dtype=float64)
+        sh, sw = pair(stride)
+        ph, pw = pair(padding)
+        f, c, kh, kw = w.shape
+        win, _ = windows(zero_pad(x, ph, pw), kh, kw, sh, sw)
+        return np_einsum("ncaubv,fcuv->nfab", win, w) + b.reshape(1, f, 1, 1)
+
+    def ref_conv2d_backward(x, w, b, stride, padding, dout):
+        x = np_array(x, dtype=float64)
+        w = np_array(w, dtype=float64)
+        dout = np_array(dout, dtype=float64)
+        sh, sw = pair(stride)
+        ph, pw = pair(padding)
+        n, c, h, wd = x.shape
+        f, _, kh, kw = w.shape
+        xp = zero_pad(x, ph, pw)
+        win, idx = windows(xp, kh, kw, sh, sw)
+        db = dout.sum(axis=(0, 2, 3))      # one value per filter
+        dw = np_einsum("nfab,ncaubv->fcuv", dout, win)
+        dxp = np_zeros(xp.shape, dtype=float64)
+        np_add_at(dxp, idx, np_einsum("nfab,fcuv->ncaubv", dout, w))   # overlaps accumulate
+        dx = dxp[:, :, ph:ph + h, pw:pw + wd].copy()
+        return dx, dw, db
+
+    def pool_geometry(x, kernel_size, stride):
+        kh, kw = pair(kernel_size)
+        sh, sw = pair(kernel_size) if stride is None else pair(stride)
+        n, c, h, w = x.shape
+        rows = window_index(h, kh, sh)
+        cols = window_index(w, kw, sw)
+        ho, wo = rows.shape[0], cols.shape[0]
+        win = x[:, :, rows.reshape(ho, kh, 1, 1), cols.reshape(1, 1, wo, kw)]
+        win = win.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, ho, wo, kh * kw)
+        first = win.argmax(axis=4)              # FIRST maximum, row-major inside the window
+        r = rows[:, 0].reshape(1, 1, ho, 1) + first // kw
+        q = cols[:, 0].reshape(1, 1, 1, wo) + first % kw
+        return win.max(axis=4), r, q
+
+    def ref_maxpool2d_forward(x, kernel_size, stride=None):
+        out, _, _ = pool_geometry(np_array(x, dtype=float64), kernel_size, stride)
+        return out
+
+    def ref_maxpool2d_backward(x, kernel_size, stride, dout):
+        x = np_array(x, dtype=float64)
+        _, r, q = pool_geometry(x, kernel_size, stride)
+        n, c = x.shape[0], x.shape[1]
+        dx = np_zeros(x.shape, dtype=float64)
+        np_add_at(dx, (np_arange(n).reshape(n, 1, 1, 1), np_arange(c).reshape(1, c, 1, 1), r, q),
+                  np_array(dout, dtype=float64))
+        return dx
+
+    def flat_position(c, h, w):
+        """(C, H, W) array: column of out that receives x[n, c, h, w] (C order)."""
+        return ((np_arange(c).reshape(c, 1, 1) * h + np_arange(h).reshape(1, h, 1)) * w
+                + np_arange(w).reshape(1, 1, w))
+
+    def ref_flatten_forward(x):
+        x = np_array(x, dtype=float64)
+        n, c, h, w = x.shape
+        out = np_zeros((n, c * h * w), dtype=float64)
+        out[:, flat_position(c, h, w)] = x
+        return out
+
+    def ref_flatten_backward(x_shape, dout):
+        n, c, h, w = x_shape
+        return np_array(dout, dtype=float64)[:, flat_position(c, h, w)]
+
+    # ---- part 2: im2col / col2im ----
+    def geometry(x_shape, kernel_size, stride, padding):
+        n, c, h, w = (int(d) for d in x_shape)
+        kh, kw = pair(kernel_size)
+        sh, sw = pair(stride)
+        ph, pw = pair(padding)
+        rows = window_index(h + 2 * ph, kh, sh)            # (Ho, KH)
+        cols = window_index(w + 2 * pw, kw, sw)            # (Wo, KW)
+        ho, wo = rows.shape[0], cols.shape[0]
+        # index arrays broadcasting to (Ho, Wo, KH, KW)
+        idx = (rows.reshape(ho, 1, kh, 1), cols.reshape(1, wo, 1, kw))
+        return (n, c, h, w, kh, kw, ph, pw, ho, wo), idx
+
+    def ref_im2col(x, kernel_size, stride=1, padding=0):
+        x = np_array(x, dtype=F8)
+        (n, c, h, w, kh, kw, ph, pw, ho, wo), (r, q) = geometry(x.shape, kernel_size, stride,
+                                                                padding)
+        xp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=F8)
+        xp[:, :, ph:ph + h, pw:pw + w] = x
+        g = xp[:, :, r, q]                                  # (N, C, Ho, Wo, KH, KW)
+        return g.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+
+    def ref_col2im(cols, x_shape, kernel_size, stride=1, padding=0):
+        (n, c, h, w, kh, kw, ph, pw, ho, wo), (r, q) = geometry(x_shape, kernel_size, stride,
+                                                                padding)
+        g = np_array(cols, dtype=F8).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+        dxp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=F8)
+        np_add_at(dxp, (slice(None), slice(None), r, q), g)     # overlaps accumulate
+        return dxp[:, :, ph:ph + h, pw:pw + w].copy()
+
+    # ---- the CNN (same architecture as the notebook) ----
+
+    def ref_cnn_scores(P, X):
+        a = ref_conv2d_forward(X, P["W1"], P["b1"], 1, 1)
+        h = np_maximum(a, 0.0)
+        p = ref_maxpool2d_forward(h, 2, None)
+        return ref_flatten_forward(p) @ P["W2"] + P["b2"]
+
+    def ref_log_softmax(scores):
+        s = scores - scores.max(axis=1, keepdims=True)
+        return s - np_log(np_exp(s).sum(axis=1, keepdims=True))
+
+    def ref_cnn_loss(P, X, y):
+        logp = ref_log_softmax(ref_cnn_scores(P, X))
+        return float(-logp[np_arange(logp.shape[0]), y].mean())
+
+    # ---- reference layers with the notebook's signatures, swapped in while cnn_loss is checked ----
+    def sw_conv_forward(x, w, b, stride=1, padding=0):
+        x, w, b = (np_array(a, dtype=F8) for a in (x, w, b))
+        return ref_conv2d_forward(x, w, b, stride, padding), (x, w, b, stride, padding)
+
+    def sw_conv_backward(dout, cache):
+        x, w, b, stride, padding = cache
+        return ref_conv2d_backward(x, w, b, stride, padding, dout)
+
+    def sw_pool_forward(x, kernel_size, stride=None):
+        x = np_array(x, dtype=F8)
+        return ref_maxpool2d_forward(x, kernel_size, stride), (x, kernel_size, stride)
+
+    def sw_pool_backward(dout, cache):
+        x, kernel_size, stride = cache
+        return ref_maxpool2d_backward(x, kernel_size, stride, dout)
+
+    def sw_flatten_forward(x):
+        return ref_flatten_forward(x), tuple(x.shape)
+
+    def sw_flatten_backward(dout, cache):
+        return ref_flatten_backward(cache, dout)
+
+    def sw_relu_forward(x):
+        x = np_array(x, dtype=F8)
+        return np_maximum(x, 0.0), x
+
+    def sw_relu_backward(dout, cache):
+        return np_array(dout, dtype=F8) * (cache > 0)
+
+    def sw_linear_forward(x, W, b):
+        x, W, b = (np_array(a, dtype=F8) for a in (x, W, b))
+        return x @ W + b, (x, W)
+
+    def sw_linear_backward(dout, cache):
+        x, W = cache
+        dout = np_array(dout, dtype=F8)
+        return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+
+    def sw_softmax_cross_entropy(scores, y):
+        logp = ref_log_softmax(np_array(scores, dtype=F8))
+        n = logp.shape[0]
+        rows = np_arange(n)
+        loss = float(-logp[rows, y].mean())
+        d = np_exp(logp)
+        d[rows, y] -= 1.0
+        return loss, d / n
+
+    REFERENCE_LAYERS = {
+        "conv2d_forward_fast": sw_conv_forward, "conv2d_backward_fast": sw_conv_backward,
+        "conv2d_forward": sw_conv_forward, "conv2d_backward": sw_conv_backward,
+        "maxpool2d_forward": sw_pool_forward, "maxpool2d_backward": sw_pool_backward,
+        "flatten_forward": sw_flatten_forward, "flatten_backward": sw_flatten_backward,
+        "relu_forward": sw_relu_forward, "relu_backward": sw_relu_backward,
+        "linear_forward": sw_linear_forward, "linear_backward": sw_linear_backward,
+        "softmax_cross_entropy": sw_softmax_cross_entropy,
+        "im2col": ref_im2col, "col2im": ref_col2im,
+    }
+
+    return types.SimpleNamespace(
+        ref_conv2d_forward=ref_conv2d_forward,
+        ref_conv2d_backward=ref_conv2d_backward,
+        ref_maxpool2d_forward=ref_maxpool2d_forward,
+        ref_maxpool2d_backward=ref_maxpool2d_backward,
+        ref_flatten_forward=ref_flatten_forward,
+        ref_flatten_backward=ref_flatten_backward,
+        ref_im2col=ref_im2col,
+        ref_col2im=ref_col2im,
+        ref_cnn_scores=ref_cnn_scores,
+        ref_cnn_loss=ref_cnn_loss,
+        reference_layers=REFERENCE_LAYERS,
+        # the checks that may run after this cell; every other hidden test cell must come before
+        # it, or the grader fails that cell (the kernel would hold the reference while it ran)
+        checks_after_reference=("check_cnn_gradient", "check_cnn_accuracy"),
+    )
+
+
+_grader_reference = _make_reference()
+del _make_reference
+_grader.install_reference(_grader_reference)
+### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_gradient_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests for cnn_loss (10 points: whole-network gradient check) run when your notebook is graded.
