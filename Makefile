@@ -8,6 +8,8 @@ ASSIGNMENT ?= spatial
 VENV ?= .venv
 FROM ?=
 PYTEST_ARGS ?=
+# UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; see README)
+UNSANDBOXED ?=
 
 PYTHON3 ?= python3
 VENV_ABS := $(abspath $(VENV))
@@ -16,9 +18,12 @@ STAMP := $(VENV_ABS)/.requirements.txt
 # nbgrader calls `alembic` by name: the environment's bin/ must come first on PATH.
 export PATH := $(VENV_ABS)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
+ifneq ($(strip $(UNSANDBOXED)),)
+export COURSE_UNSANDBOXED := 1
+endif
 TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT)
 
-.PHONY: help env release validate collect grade summary feedback export demo lab mutants bench test clean distclean
+.PHONY: sandbox help env release validate collect grade summary feedback export demo lab mutants bench test clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [ASSIGNMENT=$(ASSIGNMENT)]"
@@ -38,16 +43,27 @@ $(STAMP): requirements.txt
 	  else echo "error: installing requirements.txt failed; see $(VENV_ABS).install.log" >&2; \
 	       rm -rf "$(VENV_ABS)"; exit 1; fi; fi
 
+# Grading runs student code in bubblewrap (Debian package `bubblewrap`): installed here when
+# missing and we may (root with apt-get); otherwise grading explains what to do.
+sandbox: ## install bubblewrap for the grading sandbox if it is missing (root + apt-get)
+	@if ! command -v bwrap >/dev/null 2>&1 && [ -z "$(strip $(UNSANDBOXED))" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (grading sandbox) with apt-get ..."; \
+	    mkdir -p logs; (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap) \
+	      > logs/apt-bubblewrap.log 2>&1 \
+	      || { echo "error: apt-get install bubblewrap failed; see logs/apt-bubblewrap.log" >&2; exit 1; }; \
+	  else echo "note: bubblewrap (bwrap) is not installed; grading needs it: sudo apt-get install bubblewrap" >&2; fi; fi
+
 release: $(STAMP) ## build release/<a>/ from source/<a>/*.py (commit the result)
 	@$(TOOL) release
 
-validate: release ## instructor solution earns every point, the blank release none
+validate: release sandbox ## instructor solution earns every point, the blank release none
 	@$(TOOL) validate
 
 collect: release ## LMS download FROM=<folder or .zip> -> submitted/<student>/<a>/
 	@$(TOOL) collect --from "$(FROM)"
 
-grade: release ## nbgrader autograde every collected submission, then a summary
+grade: release sandbox ## nbgrader autograde every collected submission, then a summary
 	@$(TOOL) grade
 
 summary: $(STAMP) ## the grade summary again, without grading
@@ -59,19 +75,19 @@ feedback: $(STAMP) ## HTML feedback per student in feedback/
 export: $(STAMP) ## all grades of the gradebook -> grades.csv
 	@$(TOOL) export
 
-demo: $(STAMP) ## a simulated class through collect, grade, feedback, export (in demo/)
+demo: $(STAMP) sandbox ## a simulated class through collect, grade, feedback, export (in demo/)
 	@$(TOOL) demo
 
 lab: release ## JupyterLab on a scratch copy of the release in lab/ (RESET=1: fresh copy)
 	@$(TOOL) lab $(if $(RESET),--reset) $(if $(DRY_RUN),--dry-run) -- $(LAB_ARGS)
 
-mutants: release ## grade every buggy submission of gradebook_tests/mutants.py -> reports/mutation-report.md
+mutants: release sandbox ## grade every buggy submission of gradebook_tests/mutants.py -> reports/mutation-report.md
 	@$(PY) gradebook_tests/mutation_report.py
 
 bench: $(STAMP) ## time loop/fast conv vs torch and the BLAS bound; table into README.md
 	@$(PY) bench/conv_bench.py
 
-test: $(STAMP) ## run gradebook_tests/ (end to end through real nbgrader)
+test: $(STAMP) sandbox ## run gradebook_tests/ (end to end through real nbgrader)
 	@$(PY) -m pytest gradebook_tests $(PYTEST_ARGS)
 
 clean: ## remove generated data: autograded/ feedback/ grades.csv build/ demo/ logs/

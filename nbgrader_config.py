@@ -20,8 +20,6 @@ c.CourseDirectory.feedback_directory = "feedback"
 # Never hand out or copy back anything but the notebooks and the assignment's data files.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py", ".*"]
 
-# Put back test cells a student deleted (off by default: a deleted test cell would score 0).
-c.OverwriteCells.add_missing_cells = True
 
 # Per-cell time limit while grading; a naive loop solution needs well under 5 s per cell.
 c.Execute.timeout = 60
@@ -31,16 +29,40 @@ c.Execute.interrupt_on_timeout = True
 # e.g. alice.ipynb, alice_spatial.ipynb, alice_12345_attempt2.ipynb.
 c.FileNameCollectorPlugin.named_regexp = r"^(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]*)(?:_(?P<file_id>.*))?\.ipynb$"
 
-# Autograde: after the kernel has run a notebook, judge its hidden checks OUTSIDE the kernel
-# from the records they left (coursetools/verify.py), before nbgrader scores the cells.
-from coursetools.verify import VerifyHiddenChecks  # noqa: E402
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute,  # noqa: E402
-                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+# Autograde, for untrusted code (README: "Grading untrusted code"):
+# 1. RepairCells (sanitize pass) restores deleted, duplicated, re-typed or re-labelled
+#    instructor cells from the gradebook, where nbgrader's own restoring gives up on the student;
+# 2. GraderSetupFirst runs the grader_setup* cells before any student cell;
+# 3. every student's kernel runs in a bubblewrap sandbox (coursetools/sandbox.py): read-only
+#    system, private scratch folder, no network, course folder hidden, rlimits, output cap.
+#    COURSE_UNSANDBOXED=1 (`make grade UNSANDBOXED=1`) is the instructor's explicit opt-out;
+# 4. the hidden checks are judged OUTSIDE the kernel from the records they left
+#    (coursetools/verify.py), before nbgrader scores the cells.
+# traitlets ignores a config file that raises (nbgrader would then grade with its defaults:
+# no sandbox, no verification), so any failure here stops autograde instead.
+try:
+    from coursetools import sandbox
+    from coursetools.repair import RepairCells
+    from coursetools.verify import GraderSetupFirst, VerifyHiddenChecks
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
+                                        DeduplicateIds, IgnorePattern, LimitOutput,
+                                        OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
-c.Autograde.autograde_preprocessors = [
-    Execute, VerifyHiddenChecks, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    if os.environ.get("COURSE_UNSANDBOXED") != "1":
+        sandbox.configure(c, ROOT)
+    c.OverwriteCells.add_missing_cells = False  # RepairCells does it, without nbgrader's KeyErrors
+    c.Autograde.sanitize_preprocessors = [
+        ClearOutput, RepairCells, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+        CheckCellMetadata]
+    c.Autograde.autograde_preprocessors = [
+        GraderSetupFirst, sandbox.SandboxedExecute, VerifyHiddenChecks, IgnorePattern,
+        ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+        CheckCellMetadata]
+except Exception as exc:  # noqa: BLE001
+    if "autograde" in sys.argv:
+        raise SystemExit(f"nbgrader_config.py: cannot set up safe grading: {type(exc).__name__}: {exc}")
+    raise
 
 # Feedback shows each test cell with its verdict but without the hidden code: the reference
 # and the hidden inputs stay secret for the next students (nbgrader shows them by default).

@@ -1,5 +1,6 @@
 """`make grade`, `make feedback`, `make export` and the grade summary."""
 
+import os
 import re
 import statistics
 
@@ -26,7 +27,30 @@ def check_submission(course, student, notebooks):
     return None
 
 
+UNSANDBOXED_WARNING = ("WARNING: graded WITHOUT the sandbox (UNSANDBOXED=1): student code ran "
+                       "with your permissions and could read or change the course")
+
+
+def sandbox_mode():
+    """"on" when grading kernels run sandboxed, "off" when the instructor opted out.
+
+    Raises CourseError when the sandbox cannot start here and there is no explicit opt-out.
+    """
+    if os.environ.get("COURSE_UNSANDBOXED") == "1":
+        return "off"
+    from coursetools.sandbox import preflight
+
+    reason = preflight()
+    if reason:
+        raise CourseError(
+            f"cannot sandbox the grading kernels: {reason}. Install bubblewrap (`make sandbox` "
+            f"as root, or `sudo apt-get install bubblewrap`) with unprivileged user namespaces "
+            f"enabled; or grade WITHOUT isolation, at your own risk: `make grade UNSANDBOXED=1`")
+    return "on"
+
+
 def grade(course, log=print):
+    mode = sandbox_mode()
     notebooks = course.release_notebooks()
     course.require_gradebook_assignment()
     students = course.submitted_students()
@@ -45,7 +69,9 @@ def grade(course, log=print):
         log(f"  not graded: {student}: {reason}")
     errors = {}
     if todo:
-        log(f"grading {len(todo)} submission(s) of {course.assignment} with nbgrader autograde ...")
+        how = "in the bubblewrap sandbox" if mode == "on" else "WITHOUT sandbox"
+        log(f"grading {len(todo)} submission(s) of {course.assignment} with nbgrader autograde, "
+            f"{how} ...")
         progress = Progress(todo, log)
         args = ["autograde", course.assignment, "--force"]
         if rejected:
@@ -60,6 +86,15 @@ def grade(course, log=print):
     failures = dict(rejected)
     failures.update({s: f"{why} (see logs/autograde-{course.assignment}.log)" for s, why in errors.items()})
     summary(course, failures, log=log)
+    from coursetools.integrity import check_gradebook
+
+    with course.gradebook() as gb:
+        max_score = float(gb.find_assignment(course.assignment).max_score)
+    problems = check_gradebook(course.db_url(), course.assignment, scores(course), max_score)
+    log("   gradebook: " + ("integrity check passed" if not problems else
+                            "PROBLEMS: " + "; ".join(problems)))
+    if mode == "off":
+        log("   " + UNSANDBOXED_WARNING)
     if not todo:
         raise CourseError("no submission could be graded")
 
@@ -77,15 +112,25 @@ class Progress:
             self.log(f"  [{self.done}/{len(self.students)}] {m.group(1)}")
 
 
-def timed_out_cells(course, student):
-    out = []
+KERNEL_TROUBLE = {"CellTimeoutError": "timed out", "DeadKernelError": "kernel died",
+                  "CellExecutionError": "kernel failed"}
+
+
+def incidents(course, student):
+    """What went wrong in the student's kernel, cell by cell (timeouts, crashes, output flood)."""
+    found = []
     for path in course.path("autograded", student, course.assignment).glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
+            name = cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id"))
             for output in cell.get("outputs", []):
-                if output.get("ename") in ("CellTimeoutError", "DeadKernelError") or "Timeout" in output.get("ename", ""):
-                    out.append(cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id")))
-    return out
+                ename = output.get("ename", "")
+                what = KERNEL_TROUBLE.get(ename) or ("timed out" if "Timeout" in ename else None)
+                if output.get("output_type") == "stream" and "[output limit" in output.get("text", ""):
+                    what = "output limit"
+                if what and f"{name} ({what})" not in found:
+                    found.append(f"{name} ({what})")
+    return found
 
 
 def scores(course):
@@ -101,9 +146,10 @@ def summary(course, failures=None, log=print, table_rows=25):
     results = scores(course)
     graded = {s: v for s, v in results.items() if s not in failures}
     for student in graded:
-        slow = timed_out_cells(course, student)
-        if slow:
-            failures[student] = f"graded, but cell(s) timed out: {', '.join(slow)}"
+        trouble = incidents(course, student)
+        if trouble:
+            shown = ", ".join(trouble[:4]) + (f", ... ({len(trouble)} cells)" if len(trouble) > 4 else "")
+            failures[student] = f"graded, but: {shown}"
     log("")
     log(f"== {course.assignment}: {len(graded)} graded submission(s), {len(failures)} problem(s)")
     if graded:

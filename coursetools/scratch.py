@@ -63,7 +63,9 @@ def grade(course, submissions, timeout=None, log=None, inspect=None):
     ``log``, when given, receives a progress line per student. ``inspect``, when given, is
     called with the scratch course root after grading, before the scratch course is deleted.
     """
-    from coursetools.grading import Progress
+    from coursetools.grading import Progress, sandbox_mode
+
+    sandbox_mode()  # refuses when the sandbox cannot start (unless explicitly opted out)
 
     with tempfile.TemporaryDirectory(prefix="scratch-course-") as tmp:
         root = Path(tmp)

