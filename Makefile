@@ -10,6 +10,13 @@ FROM ?=
 PYTEST_ARGS ?=
 # UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; see README)
 UNSANDBOXED ?=
+# Grading at scale (README "Grading at scale"): JOBS students at once (default: the number of
+# cores); CLUSTER= dask | tcp://<scheduler>:8786 | slurm | pbs | sge | lsf | htcondor;
+# DB= a SQLAlchemy URL of the gradebook (default: the SQLite file gradebook.db).
+JOBS ?=
+CLUSTER ?=
+DB ?=
+SCHEDULER_PORT ?= 8786
 
 PYTHON3 ?= python3
 VENV_ABS := $(abspath $(VENV))
@@ -21,13 +28,16 @@ export PYTHONDONTWRITEBYTECODE := 1
 ifneq ($(strip $(UNSANDBOXED)),)
 export COURSE_UNSANDBOXED := 1
 endif
+ifneq ($(strip $(DB)),)
+export COURSE_DB_URL := $(strip $(DB))
+endif
 TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT)
 
-.PHONY: sandbox help env release validate collect grade summary feedback export demo lab mutants bench test clean distclean
+.PHONY: sandbox postgres help env release validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [ASSIGNMENT=$(ASSIGNMENT)]"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  \1\t\2/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
 
 env: $(STAMP) ## create/refresh .venv from requirements.txt (every target does this first)
 
@@ -63,8 +73,8 @@ validate: release sandbox ## instructor solution earns every point, the blank re
 collect: release ## LMS download FROM=<folder or .zip> -> submitted/<student>/<a>/
 	@$(TOOL) collect --from "$(FROM)"
 
-grade: release sandbox ## nbgrader autograde every collected submission, then a summary
-	@$(TOOL) grade
+grade: release sandbox ## autograde every collected submission (JOBS=N at once, CLUSTER=...), then a summary
+	@$(TOOL) grade --jobs "$(JOBS)" --cluster "$(CLUSTER)"
 
 summary: $(STAMP) ## the grade summary again, without grading
 	@$(TOOL) summary
@@ -75,11 +85,24 @@ feedback: $(STAMP) ## HTML feedback per student in feedback/
 export: $(STAMP) ## all grades of the gradebook -> grades.csv
 	@$(TOOL) export
 
+report: $(STAMP) ## class report: pass rate per test, score histogram, late and failed -> reports/class-<a>/
+	@$(TOOL) report
+
 demo: $(STAMP) sandbox ## a simulated class through collect, grade, feedback, export (in demo/)
 	@$(TOOL) demo
 
 lab: release ## JupyterLab on a scratch copy of the release in lab/ (RESET=1: fresh copy)
 	@$(TOOL) lab $(if $(RESET),--reset) $(if $(DRY_RUN),--dry-run) -- $(LAB_ARGS)
+
+# Several machines (README "Grading on several machines"): one scheduler, workers on every
+# machine that sees this course folder at the same path, then `make grade CLUSTER=tcp://...`.
+scheduler: $(STAMP) ## run a Dask scheduler (port SCHEDULER_PORT=8786) for CLUSTER=tcp://<this host>:8786 (Ctrl-C stops it)
+	@PYTHONPATH="$(CURDIR)" $(VENV_ABS)/bin/dask scheduler --port $(SCHEDULER_PORT) --no-dashboard
+
+worker: $(STAMP) sandbox ## run JOBS grading workers for the scheduler CLUSTER=tcp://host:port (Ctrl-C stops them)
+	@if [[ "$(CLUSTER)" != *://* ]]; then echo "error: give the scheduler: make worker CLUSTER=tcp://<host>:$(SCHEDULER_PORT)" >&2; exit 1; fi
+	@PYTHONPATH="$(CURDIR)" $(VENV_ABS)/bin/dask worker "$(CLUSTER)" --nthreads 1 \
+	  --nworkers $(if $(strip $(JOBS)),$(JOBS),$$(nproc)) --memory-limit 0 --no-dashboard
 
 mutants: release sandbox ## grade every buggy submission of gradebook_tests/mutants.py -> reports/mutation-report.md
 	@$(PY) gradebook_tests/mutation_report.py
@@ -87,7 +110,21 @@ mutants: release sandbox ## grade every buggy submission of gradebook_tests/muta
 bench: $(STAMP) ## time loop/fast conv vs torch and the BLAS bound; table into README.md
 	@$(PY) bench/conv_bench.py
 
-test: $(STAMP) sandbox ## run gradebook_tests/ (end to end through real nbgrader)
+bench-grade: release sandbox ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2; table into README.md
+	@$(PY) bench/grade_bench.py $(if $(N),--students $(N)) $(if $(strip $(JOBS)),--jobs $(JOBS))
+
+# The tests grade a class through a real PostgreSQL server (Debian package `postgresql`),
+# which they start on a private port and data directory and stop afterwards.
+postgres: ## install the PostgreSQL server the tests start (root + apt-get)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing the PostgreSQL server (for the tests) with apt-get ..."; \
+	    mkdir -p logs; (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql) \
+	      > logs/apt-postgresql.log 2>&1 \
+	      || { echo "error: apt-get install postgresql failed; see logs/apt-postgresql.log" >&2; exit 1; }; \
+	  else echo "note: the PostgreSQL server is not installed; its test needs it: sudo apt-get install postgresql" >&2; fi; fi
+
+test: $(STAMP) sandbox postgres ## run gradebook_tests/ (end to end through real nbgrader)
 	@$(PY) -m pytest gradebook_tests $(PYTEST_ARGS)
 
 clean: ## remove generated data: autograded/ feedback/ grades.csv build/ demo/ logs/

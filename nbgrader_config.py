@@ -17,6 +17,10 @@ c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
+# The gradebook: SQLite file gradebook.db by default; `make <target> DB=postgresql://...` (any
+# SQLAlchemy URL) for concurrent graders on several machines (README: "Grading at scale").
+if os.environ.get("COURSE_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["COURSE_DB_URL"]
 # Never hand out or copy back anything but the notebooks and the assignment's data files.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py", ".*"]
 
@@ -24,6 +28,9 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"
 # Per-cell time limit while grading; a naive loop solution needs well under 5 s per cell.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
+# Stop each student's kernel at once when its notebook is done: a graceful shutdown of the
+# sandboxed kernel costs ~2 s per student and grades nothing.
+c.Execute.shutdown_kernel = "immediate"
 
 # make collect: file names in the LMS download start with the student id,
 # e.g. alice.ipynb, alice_spatial.ipynb, alice_12345_attempt2.ipynb.

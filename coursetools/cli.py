@@ -28,6 +28,15 @@ def _lab(course, reset=False, dry_run=False, extra=(), log=print):
     os.execv(sys.executable, cmd)
 
 
+def _jobs(text):
+    text = str(text).strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise CourseError(f"JOBS={text}: give a number of workers >= 1 (default: number of cores)")
+    return int(text)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m coursetools", description=__doc__)
     parser.add_argument("--root", default=".", help="course directory (default: .)")
@@ -37,10 +46,13 @@ def build_parser():
     sub.add_parser("validate", help="instructor solution earns all points, blank release none")
     p = sub.add_parser("collect", help="LMS download (folder or zip) -> submitted/")
     p.add_argument("--from", dest="source", default="")
-    sub.add_parser("grade", help="nbgrader autograde every collected submission, then a summary")
+    p = sub.add_parser("grade", help="nbgrader autograde every collected submission, then a summary")
+    p.add_argument("--jobs", default="", help="students graded at once (default: number of cores)")
+    p.add_argument("--cluster", default="", help="dask | tcp://scheduler:8786 | slurm | pbs | ...")
     sub.add_parser("summary", help="the grade summary only")
     sub.add_parser("feedback", help="HTML feedback per student")
     sub.add_parser("export", help="grades.csv")
+    sub.add_parser("report", help="class report: pass rate per test, score distribution, late, failed")
     sub.add_parser("demo", help="a simulated class through the whole cycle in demo/")
     p = sub.add_parser("lab", help="JupyterLab on a scratch copy of the release")
     p.add_argument("--reset", action="store_true")
@@ -54,6 +66,8 @@ def run(args):
     from coursetools.course import Course
 
     course = Course(args.root, args.assignment)
+    if os.environ.get("COURSE_DB_URL") and args.command not in ("lab", "demo"):
+        course.check_database()
     if args.command == "release":
         release.release(course)
     elif args.command == "validate":
@@ -61,13 +75,17 @@ def run(args):
     elif args.command == "collect":
         collect.collect(course, args.source)
     elif args.command == "grade":
-        grading.grade(course)
+        grading.grade(course, jobs=_jobs(args.jobs), cluster=args.cluster.strip())
     elif args.command == "summary":
         grading.summary(course)
     elif args.command == "feedback":
         grading.feedback(course)
     elif args.command == "export":
         grading.export(course)
+    elif args.command == "report":
+        from coursetools import report
+
+        report.report(course)
     elif args.command == "demo":
         demo.demo(course)
     elif args.command == "lab":

@@ -122,6 +122,27 @@ class Course:
         coursedir.root = str(self.root)
         return coursedir.db_url
 
+    def check_database(self):
+        """A clear error when the gradebook's database server cannot be reached (DB=...)."""
+        url = self.db_url()
+        if url.startswith("sqlite:"):
+            return
+        import sqlalchemy
+
+        try:
+            shown = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+            args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
+            engine = sqlalchemy.create_engine(url, connect_args=args)
+            try:
+                with engine.connect():
+                    pass
+            finally:
+                engine.dispose()
+        except Exception as exc:  # noqa: BLE001 - driver errors differ; the message matters
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            raise CourseError(f"cannot open the gradebook DB={shown if 'shown' in locals() else url!r}: "
+                              f"{reason[0] if reason else type(exc).__name__}") from None
+
     def gradebook(self):
         from nbgrader.api import Gradebook
 

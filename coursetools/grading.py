@@ -49,7 +49,10 @@ def sandbox_mode():
     return "on"
 
 
-def grade(course, log=print):
+def grade(course, jobs=None, cluster="", log=print):
+    """Autograde every collected submission with ``jobs`` workers (see coursetools.parallel)."""
+    from coursetools import parallel
+
     mode = sandbox_mode()
     notebooks = course.release_notebooks()
     course.require_gradebook_assignment()
@@ -69,22 +72,13 @@ def grade(course, log=print):
         log(f"  not graded: {student}: {reason}")
     errors = {}
     if todo:
-        how = "in the bubblewrap sandbox" if mode == "on" else "WITHOUT sandbox"
-        log(f"grading {len(todo)} submission(s) of {course.assignment} with nbgrader autograde, "
-            f"{how} ...")
-        progress = Progress(todo, log)
-        args = ["autograde", course.assignment, "--force"]
-        if rejected:
-            args.append("--CourseDirectory.student_id_exclude=" + ",".join(rejected))
-        status, lines = course.nbgrader(args, "autograde", progress.on_line)
-        for line in lines:
-            m = re.search(r"error processing assignment '[^']*' for student '([^']*)'", line)
-            if m:
-                errors[m.group(1)] = "nbgrader could not grade it"
-        if status != 0 and not errors:
-            raise CourseError(f"nbgrader autograde failed (exit {status}); see {course.log_path('autograde').relative_to(course.root)}")
+        jobs = jobs or parallel.default_jobs()
+        results = run_workers(course, todo, course.db_url(), jobs, cluster, mode == "on",
+                              "autograde", log=log)
+        errors = {s: r["error"] for s, r in results.items() if not r["ok"]}
     failures = dict(rejected)
-    failures.update({s: f"{why} (see logs/autograde-{course.assignment}.log)" for s, why in errors.items()})
+    failures.update({s: f"{why} (see {course.relative(course.log_path('autograde'))})"
+                     for s, why in errors.items()})
     summary(course, failures, log=log)
     from coursetools.integrity import check_gradebook
 
@@ -95,21 +89,34 @@ def grade(course, log=print):
                             "PROBLEMS: " + "; ".join(problems)))
     if mode == "off":
         log("   " + UNSANDBOXED_WARNING)
-    if not todo:
-        raise CourseError("no submission could be graded")
+    if not todo or len(errors) == len(todo):
+        raise CourseError("no submission could be graded" + (
+            f": {next(iter(errors.values()))}" if errors else ""))
 
 
-class Progress:
-    """Prints [k/N] <student> as nbgrader autograde reaches each student."""
+def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, overrides=None,
+                log=print):
+    """Grade ``students`` with coursetools.parallel, showing progress; nbgrader's output of
+    each student goes to logs/<log_name>-<assignment>.log. -> {student: result}."""
+    from coursetools import parallel
+    from coursetools.progress import Progress
 
-    def __init__(self, students, log):
-        self.students, self.log, self.done = students, log, 0
+    engine = cluster or f"{min(jobs, len(students))} local worker process(es)"
+    how = "in the bubblewrap sandbox" if sandboxed else "WITHOUT sandbox"
+    log(f"grading {len(students)} submission(s) of {course.assignment} with nbgrader autograde "
+        f"on {engine}, {how} ...")
+    progress = Progress(len(students), log)
+    path = course.log_path(log_name)
+    with open(path, "w", encoding="utf-8") as out:
+        def on_result(result):
+            out.write(f"==== {result['student']} ({'graded' if result['ok'] else 'FAILED'}, "
+                      f"{result['seconds']:.1f} s, worker {result['worker']})\n{result['log']}\n")
+            out.flush()
+            progress.update(result)
 
-    def on_line(self, line):
-        m = re.search(r"Creating/updating student with ID '([^']*)'", line)
-        if m:
-            self.done += 1
-            self.log(f"  [{self.done}/{len(self.students)}] {m.group(1)}")
+        progress.start()
+        return parallel.run(course.root, course.assignment, students, db_url,
+                            min(jobs, len(students)), cluster, sandboxed, overrides, on_result)
 
 
 KERNEL_TROUBLE = {"CellTimeoutError": "timed out", "DeadKernelError": "kernel died",

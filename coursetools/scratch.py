@@ -57,15 +57,18 @@ def read_scores(course, students):
     return results
 
 
-def grade(course, submissions, timeout=None, log=None, inspect=None):
+def grade(course, submissions, timeout=None, log=None, inspect=None, jobs=None):
     """``submissions``: {student: {notebook name: notebook}} -> {student: StudentResult}.
 
-    ``log``, when given, receives a progress line per student. ``inspect``, when given, is
-    called with the scratch course root after grading, before the scratch course is deleted.
+    Graded like `make grade` (``jobs`` workers, default: the number of cores). ``log``, when
+    given, receives the progress lines. ``inspect``, when given, is called with the scratch
+    course root after grading, before the scratch course is deleted.
     """
-    from coursetools.grading import Progress, sandbox_mode
+    from coursetools import parallel
+    from coursetools.errors import CourseError
+    from coursetools.grading import run_workers, sandbox_mode
 
-    sandbox_mode()  # refuses when the sandbox cannot start (unless explicitly opted out)
+    sandboxed = sandbox_mode() == "on"  # refuses when the sandbox cannot start (unless opted out)
 
     with tempfile.TemporaryDirectory(prefix="scratch-course-") as tmp:
         root = Path(tmp)
@@ -73,8 +76,8 @@ def grade(course, submissions, timeout=None, log=None, inspect=None):
         shutil.copytree(course.build_dir, root / "build" / "source" / course.assignment)
         # logs go to the real course's logs/ (scratch-*.log), so they outlive the scratch copy
         shadow = Course(root, course.assignment, log_dir=course.log_dir)
-        db = ["--CourseDirectory.db_url=sqlite:///" + str(root / "gradebook.db"),
-              f"--CourseDirectory.root={root}"]
+        db_url = "sqlite:///" + str(root / "gradebook.db")
+        db = [f"--CourseDirectory.db_url={db_url}", f"--CourseDirectory.root={root}"]
         shadow.nbgrader_checked(["generate_assignment", course.assignment, "--force", *db],
                                 "scratch-release", "scratch generate_assignment")
         for student, notebooks in submissions.items():
@@ -82,10 +85,15 @@ def grade(course, submissions, timeout=None, log=None, inspect=None):
             folder.mkdir(parents=True)
             for name, nb in notebooks.items():
                 nbformat.write(nb, folder / f"{name}.ipynb")
-        extra = [f"--Execute.timeout={timeout}"] if timeout else []
-        progress = Progress(list(submissions), log).on_line if log else None
-        shadow.nbgrader_checked(["autograde", course.assignment, "--force", *db, *extra],
-                                "scratch-autograde", "scratch autograde", on_line=progress)
+        overrides = {"Execute.timeout": timeout} if timeout else {}
+        graded = run_workers(shadow, list(submissions), db_url, jobs or parallel.default_jobs(),
+                             "", sandboxed, "scratch-autograde", overrides,
+                             log=log or (lambda *_: None))
+        failed = sorted(s for s, r in graded.items() if not r["ok"])
+        if failed:
+            raise CourseError(f"scratch autograde failed for {', '.join(failed)}: "
+                              f"{graded[failed[0]]['error']} (full log: "
+                              f"{course.relative(shadow.log_path('scratch-autograde'))})")
         results = read_scores(_Sqlite(shadow, root / "gradebook.db"), submissions)
         for student, result in results.items():
             for path in (root / "autograded" / student / course.assignment).glob("*.ipynb"):

@@ -1,0 +1,297 @@
+"""Grade many submissions at once: long-lived workers, one student per task.
+
+Stock `nbgrader autograde` grades one student after the other in one process. Here each
+worker process starts once (loads nbgrader and the course configuration, ~2.5 s) and then
+runs nbgrader's own `Autograde` converter for one student per task, exactly as the command
+line does for each student; so grades are those of a sequential run.
+
+Engines (``cluster``):
+- ``""`` (default): a local pool of ``jobs`` worker processes;
+- ``"dask"``: a local Dask cluster of ``jobs`` single-threaded workers;
+- ``"tcp://host:8786"``: the Dask scheduler of an existing cluster (`make scheduler`,
+  `make worker` on each machine; README: "Grading on several machines");
+- ``"slurm"``, ``"pbs"``, ``"sge"``, ``"lsf"``, ``"htcondor"``: dask-jobqueue submits ``jobs``
+  workers as batch jobs (queue, cores, memory from ~/.config/dask/jobqueue.yaml).
+
+Workers on other machines need the course directory at the same path (shared file system)
+and a gradebook every machine reaches: ``DB=postgresql://...``.
+"""
+
+import concurrent.futures
+import io
+import logging
+import multiprocessing
+import os
+import socket
+import sys
+import threading
+import time
+
+from coursetools.errors import CourseError
+
+JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster",
+            "lsf": "LSFCluster", "htcondor": "HTCondorCluster"}
+# SQLite waits this long for another worker's write instead of failing at once (5 s default)
+SQLITE_BUSY_SECONDS = 120
+_RETRIES_WHEN_LOCKED = 2
+
+
+def default_jobs():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_db_url(db_url):
+    """``db_url`` as the workers use it: SQLite waits for the other writers."""
+    if db_url.startswith("sqlite:") and "timeout=" not in db_url:
+        return db_url + ("&" if "?" in db_url else "?") + f"timeout={SQLITE_BUSY_SECONDS}"
+    return db_url
+
+
+def check_cluster(cluster):
+    """A clear error for a CLUSTER value no engine understands."""
+    if cluster and cluster != "dask" and cluster not in JOBQUEUE and "://" not in cluster:
+        raise CourseError(f"unknown CLUSTER={cluster!r}: use dask, a scheduler address "
+                          f"(tcp://host:8786) or one of {', '.join(JOBQUEUE)}")
+
+
+def is_distributed(cluster):
+    """True when workers may run on other machines (then SQLite is not an option)."""
+    return bool(cluster) and cluster != "dask"
+
+
+# --- the task (runs in a worker process) -------------------------------------------------
+
+_LOCK = threading.Lock()  # one student at a time per process, even on a multi-threaded worker
+_CONFIGS = {}
+
+
+def _load_config(root, sandboxed, overrides):
+    """The course's nbgrader configuration, loaded once per worker process."""
+    key = (root, sandboxed, tuple(sorted(overrides.items())))
+    if key not in _CONFIGS:
+        from traitlets.config import Config
+        from traitlets.config.loader import PyFileConfigLoader
+
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        if sandboxed:
+            os.environ.pop("COURSE_UNSANDBOXED", None)
+            from coursetools.sandbox import preflight
+
+            reason = preflight()
+            if reason:
+                raise CourseError(f"worker on {socket.gethostname()} cannot sandbox the kernels: "
+                                  f"{reason} (install bubblewrap there)")
+        else:
+            os.environ["COURSE_UNSANDBOXED"] = "1"
+        config = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
+        extra = Config()
+        for dotted, value in overrides.items():
+            section, name = dotted.rsplit(".", 1)
+            extra[section][name] = value
+        config.merge(extra)
+        _CONFIGS[key] = config
+    return _CONFIGS[key]
+
+
+def _logger():
+    log = logging.getLogger("coursetools.autograde")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+def warm_up():
+    """Import nbgrader once, when the worker starts rather than with its first student."""
+    import nbgrader.converters  # noqa: F401
+
+
+def grade_student(root, assignment, student, db_url, sandboxed=True, overrides=None):
+    """Autograde one student's submission (nbgrader's converter, in this process).
+
+    Returns a dict: student, ok, score, max_score, seconds, log (nbgrader's log lines),
+    error (one line, when not ok), worker (host:pid). Never raises for a student's failure.
+    """
+    start = time.monotonic()
+    result = {"student": student, "ok": False, "score": None, "max_score": None, "log": "",
+              "error": "", "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    with _LOCK:
+        try:
+            settings = {**(overrides or {}), "CourseDirectory.root": root,
+                        "CourseDirectory.db_url": worker_db_url(db_url)}
+            config = _load_config(root, sandboxed, settings)
+            for attempt in range(_RETRIES_WHEN_LOCKED + 1):
+                ok, text = _autograde(config, assignment, student)
+                result["log"] += text
+                if ok or "database is locked" not in text or attempt == _RETRIES_WHEN_LOCKED:
+                    break
+                result["log"] += "\n[coursetools] gradebook locked: grading this student again\n"
+                time.sleep(1 + attempt)
+            result["ok"] = ok
+            if ok:
+                result["score"], result["max_score"] = _score(config, assignment, student)
+            else:
+                result["error"] = _reason(text)
+        except Exception as exc:  # noqa: BLE001 - reported as this student's failure
+            result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            result["log"] += f"\n[coursetools] {result['error']}\n"
+    result["seconds"] = time.monotonic() - start
+    return result
+
+
+def _autograde(config, assignment, student):
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = assignment
+    coursedir.student_id = student
+    log = _logger()
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    log.addHandler(handler)
+    try:
+        app = Autograde(coursedir=coursedir, config=config, log=log)
+        app.force = True
+        app.create_student = True
+        app.start()
+        ok = True
+    except BaseException as exc:  # noqa: BLE001 - nbgrader raises NbGraderException, or worse
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        import traceback
+
+        log.error("autograde failed: %s", "".join(traceback.format_exception(exc)).strip())
+        ok = False
+    finally:
+        log.removeHandler(handler)
+    return ok, buffer.getvalue()
+
+
+def _reason(text):
+    lines = [ln for ln in text.splitlines() if ln.startswith(("[ERROR]", "[CRITICAL]"))]
+    for line in lines:
+        if "error processing" not in line and "autograde failed" not in line:
+            return line.split("]", 1)[1].strip()[:300]
+    return "nbgrader could not grade it"
+
+
+def _score(config, assignment, student):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gb:
+        sub = gb.find_submission(assignment, student)
+        return float(sub.score), float(sub.max_score)
+
+
+# --- engines (run in the instructor's process) ---------------------------------------------
+
+class LocalPool:
+    """``jobs`` worker processes on this machine (spawned: no state shared with the caller)."""
+
+    name = "local processes"
+
+    def __init__(self, jobs):
+        self.executor = concurrent.futures.ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up)
+
+    def submit(self, fn, *args):
+        return self.executor.submit(fn, *args)
+
+    def as_completed(self, futures):
+        return concurrent.futures.as_completed(futures)
+
+    def close(self, wait=True):
+        self.executor.shutdown(wait=wait, cancel_futures=True)
+
+
+class DaskEngine:
+    """A Dask client on a local cluster, an existing scheduler or dask-jobqueue batch jobs."""
+
+    def __init__(self, cluster, jobs, root):
+        try:
+            import distributed
+        except ImportError:
+            raise CourseError("CLUSTER needs Dask: `pip install -r requirements.txt`") from None
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        self.cluster = None
+        if cluster == "dask":
+            self.name = "a local Dask cluster"
+            self.cluster = distributed.LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, memory_limit=0,
+                dashboard_address=None, silence_logs=logging.ERROR)
+        elif cluster in JOBQUEUE:
+            import dask_jobqueue
+
+            self.name = f"dask-jobqueue ({cluster})"
+            self.cluster = getattr(dask_jobqueue, JOBQUEUE[cluster])(**jobqueue_options(root))
+            self.cluster.scale(jobs)
+        else:
+            check_cluster(cluster)
+            self.name = f"the Dask scheduler at {cluster}"
+        try:
+            self.client = distributed.Client(self.cluster or cluster, timeout="20s")
+        except OSError as exc:
+            self.close()
+            raise CourseError(f"cannot reach the Dask scheduler {cluster}: {exc}") from None
+
+    def submit(self, fn, *args):
+        return self.client.submit(fn, *args, pure=False)
+
+    def as_completed(self, futures):
+        import distributed
+
+        return distributed.as_completed(futures)
+
+    def close(self, wait=True):
+        for thing in (getattr(self, "client", None), self.cluster):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # noqa: BLE001 - closing after a failure must not hide it
+                    pass
+
+
+def jobqueue_options(root):
+    """What a batch-job worker needs: this Python, the course importable, one thread."""
+    return {"python": sys.executable,
+            "job_script_prologue": [f"cd {root}", f"export PYTHONPATH={root}"],
+            "worker_extra_args": ["--nthreads", "1"]}
+
+
+def engine(cluster, jobs, root):
+    return DaskEngine(cluster, jobs, root) if cluster else LocalPool(jobs)
+
+
+def run(root, assignment, students, db_url, jobs, cluster="", sandboxed=True, overrides=None,
+        on_result=None):
+    """Grade ``students``; ``on_result(result)`` as each finishes. -> {student: result}."""
+    check_cluster(cluster)
+    if is_distributed(cluster) and db_url.startswith("sqlite:"):
+        raise CourseError(f"CLUSTER={cluster} grades on several machines, which cannot share a "
+                          f"SQLite gradebook: give a database server with DB=postgresql://...")
+    pool = engine(cluster, jobs, str(root))
+    results = {}
+    finished = False
+    try:
+        futures = {pool.submit(grade_student, str(root), assignment, s, db_url, sandboxed,
+                               dict(overrides or {})): s for s in students}
+        for future in pool.as_completed(list(futures)):
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died under this task
+                result = {"student": futures[future], "ok": False, "score": None, "max_score": None,
+                          "seconds": 0.0, "log": "", "worker": "?",
+                          "error": f"the worker failed ({type(exc).__name__}: "
+                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"[:300]}
+            results[result["student"]] = result
+            if on_result is not None:
+                on_result(result)
+        finished = True
+    finally:
+        pool.close(wait=finished)  # interrupted: do not wait for the students being graded
+    return results
