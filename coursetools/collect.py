@@ -17,6 +17,10 @@ from nbgrader.plugins import FileNameCollectorPlugin
 from coursetools.errors import CourseError
 
 
+# nbgrader's gradebook column for ids; PostgreSQL enforces it (SQLite would not)
+MAX_ID_LENGTH = 128
+
+
 class NotebookCollector(FileNameCollectorPlugin):
     """Collector that matches the base name and maps it onto a release notebook.
 
@@ -36,6 +40,11 @@ class NotebookCollector(FileNameCollectorPlugin):
                              os.path.basename(submitted_file))
             return None
         info = {k: v for k, v in match.groupdict().items() if v}
+        if len(info["student_id"]) > MAX_ID_LENGTH:
+            self.log.warning("not collected: %s: the student id is longer than %d characters "
+                             "(the gradebook's limit)", os.path.basename(submitted_file)[:60] + "...",
+                             MAX_ID_LENGTH)
+            return None
         notebooks = release_names(os.environ.get("COURSE_RELEASE_DIR", ""))
         wanted = (info.get("file_id") or "").removesuffix(".ipynb")
         if wanted in notebooks:

@@ -159,8 +159,9 @@ def graded_class(course, tmp_path_factory):
             zf.writestr(f"blank.ipynb", nb_path.read_text())
         zf.writestr("broken.ipynb", '{"cells": [')
         zf.writestr("Jane Doe.ipynb", "{}")
+        zf.writestr("x" * 129 + ".ipynb", "{}")
     out = {"collect": make(course, "collect", f"FROM={download}")}
-    for step in ("grade", "feedback", "export"):
+    for step in ("grade", "feedback", "export", "report"):
         out[step] = make(course, step)
     return course, out
 
@@ -171,6 +172,7 @@ def test_collect_files_each_student_and_names_what_it_skipped(graded_class):
     assert sorted(p.name for p in (course / "submitted").iterdir()) == ["blank", "broken", "solver"]
     assert (course / "submitted" / "solver" / "spatial" / "spatial.ipynb").is_file()
     assert "not collected: Jane Doe.ipynb" in text
+    assert "the student id is longer than 128 characters" in text
 
 
 def test_grade_scores_solution_full_and_blank_zero(graded_class):
@@ -206,10 +208,27 @@ def test_feedback_html_and_grades_csv(graded_class):
     assert float(rows["blank"]["score"]) == 0.0
 
 
+def test_report_names_the_hardest_checks_and_the_failed_submission(graded_class):
+    course, out = graded_class
+    folder = course / "reports" / "class-spatial"
+    assert "reports/class-spatial/report.md" in out["report"].stdout
+    md = (folder / "report.md").read_text()
+    assert "2 graded submission(s), max score 160 points" in md, md[:300]
+    # solver passes everything, blank nothing: every check has a 50 % pass rate
+    rows = re.findall(r"^\| (\w+_hidden) \| test \| \d+ \| 2 \| 1 \| 0 \| 1 \| 50.0 % \|", md, re.M)
+    assert len(rows) == 12, md
+    assert re.search(r"broken.*not a valid notebook", md), md
+    html = (folder / "report.html").read_text()
+    assert "<img" in html and "pass-rates.png" in html
+    for png in ("pass-rates.png", "score-distribution.png"):
+        assert (folder / png).read_bytes()[:4] == b"\x89PNG", png
+
+
 def test_student_data_is_git_ignored(graded_class):
     course, _ = graded_class
     assert git(course, "status", "--porcelain") == "", "grading left files git would commit"
-    for path in ("submitted", "autograded", "feedback", "gradebook.db", "grades.csv"):
+    for path in ("submitted", "autograded", "feedback", "gradebook.db", "grades.csv",
+                 "reports/class-spatial"):
         assert (course / path).exists(), path
         assert git(course, "check-ignore", path).strip() == path
 
