@@ -30,6 +30,7 @@ export COURSE_UNSANDBOXED := 1
 endif
 ifneq ($(strip $(DB)),)
 export COURSE_DB_URL := $(strip $(DB))
+export COURSE_DB_ROOT := $(CURDIR)
 endif
 TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT)
 

@@ -19,7 +19,10 @@ c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 # The gradebook: SQLite file gradebook.db by default; `make <target> DB=postgresql://...` (any
 # SQLAlchemy URL) for concurrent graders on several machines (README: "Grading at scale").
-if os.environ.get("COURSE_DB_URL"):
+# The Makefile names the course it is for (COURSE_DB_ROOT): copies of the course made by the
+# tests, `make demo`, `make validate` or the benchmark keep their own SQLite gradebook.
+if os.environ.get("COURSE_DB_URL") and os.environ.get("COURSE_DB_ROOT") and \
+        os.path.realpath(os.environ["COURSE_DB_ROOT"]) == os.path.realpath(ROOT):
     c.CourseDirectory.db_url = os.environ["COURSE_DB_URL"]
 # Never hand out or copy back anything but the notebooks and the assignment's data files.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py", ".*"]

@@ -66,7 +66,13 @@ def run(args):
     from coursetools.course import Course
 
     course = Course(args.root, args.assignment)
-    if os.environ.get("COURSE_DB_URL") and args.command not in ("lab", "demo"):
+    wanted = os.environ.get("COURSE_DB_URL")
+    if wanted and args.command not in ("lab", "demo"):
+        if os.environ.get("COURSE_DB_ROOT") and \
+                Path(os.environ["COURSE_DB_ROOT"]).resolve() == course.root and \
+                course.db_url() != wanted:
+            raise CourseError("nbgrader_config.py does not use DB=...: it lacks the "
+                              "COURSE_DB_URL lines of the course's own nbgrader_config.py")
         course.check_database()
     if args.command == "release":
         release.release(course)

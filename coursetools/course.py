@@ -125,23 +125,12 @@ class Course:
     def check_database(self):
         """A clear error when the gradebook's database server cannot be reached (DB=...)."""
         url = self.db_url()
-        if url.startswith("sqlite:"):
-            return
-        import sqlalchemy
+        problem = database_problem(url)
+        if problem:
+            import sqlalchemy
 
-        try:
             shown = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-            args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
-            engine = sqlalchemy.create_engine(url, connect_args=args)
-            try:
-                with engine.connect():
-                    pass
-            finally:
-                engine.dispose()
-        except Exception as exc:  # noqa: BLE001 - driver errors differ; the message matters
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            raise CourseError(f"cannot open the gradebook DB={shown if 'shown' in locals() else url!r}: "
-                              f"{reason[0] if reason else type(exc).__name__}") from None
+            raise CourseError(f"cannot open the gradebook DB={shown!r}: {problem}")
 
     def gradebook(self):
         from nbgrader.api import Gradebook
@@ -158,3 +147,22 @@ class Course:
                 raise CourseError(
                     f"the gradebook does not know '{self.assignment}': run `make release ASSIGNMENT={self.assignment}`"
                 ) from None
+
+
+def database_problem(url, timeout=10):
+    """None when the database at ``url`` accepts a connection, else the driver's reason."""
+    if url.startswith("sqlite:"):
+        return None
+    import sqlalchemy
+
+    try:
+        args = {"connect_timeout": timeout} if url.startswith("postgresql") else {}
+        engine = sqlalchemy.create_engine(url, connect_args=args)
+        try:
+            with engine.connect():
+                return None
+        finally:
+            engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - driver errors differ; the message matters
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return reason[0] if reason else type(exc).__name__

@@ -9,8 +9,16 @@ import nbformat
 from coursetools.errors import CourseError
 
 
+# nbgrader matches student ids as glob patterns ("a*" would grade alice too) and strips
+# spaces; its gradebook column holds 128 characters.
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+
+
 def check_submission(course, student, notebooks):
     """None when the student's folder holds readable notebooks, else the reason."""
+    if not STUDENT_ID.fullmatch(student):
+        return (f"'{student}' cannot be a student id (letters, digits and . _ @ + - only, "
+                f"at most 128 characters): rename submitted/{student}/")
     folder = course.path("submitted", student, course.assignment)
     present = [name for name in notebooks if (folder / f"{name}.ipynb").is_file()]
     if not present:
@@ -105,7 +113,7 @@ def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, ov
     how = "in the bubblewrap sandbox" if sandboxed else "WITHOUT sandbox"
     log(f"grading {len(students)} submission(s) of {course.assignment} with nbgrader autograde "
         f"on {engine}, {how} ...")
-    progress = Progress(len(students), log)
+    progress = Progress(len(students), log, jobs=min(jobs, len(students)))
     path = course.log_path(log_name)
     with open(path, "w", encoding="utf-8") as out:
         def on_result(result):

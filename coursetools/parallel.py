@@ -18,14 +18,20 @@ and a gradebook every machine reaches: ``DB=postgresql://...``.
 """
 
 import concurrent.futures
+import hashlib
 import io
 import logging
 import multiprocessing
 import os
+import re
+import shlex
+import signal
 import socket
 import sys
 import threading
 import time
+
+from concurrent.futures.process import BrokenProcessPool
 
 from coursetools.errors import CourseError
 
@@ -70,7 +76,10 @@ _CONFIGS = {}
 
 def _load_config(root, sandboxed, overrides):
     """The course's nbgrader configuration, loaded once per worker process."""
-    key = (root, sandboxed, tuple(sorted(overrides.items())))
+    path = os.path.join(root, "nbgrader_config.py")
+    with open(path, "rb") as f:  # an edited config is read again by long-lived workers
+        digest = hashlib.sha256(f.read()).hexdigest()
+    key = (root, digest, sandboxed, tuple(sorted(overrides.items())))
     if key not in _CONFIGS:
         from traitlets.config import Config
         from traitlets.config.loader import PyFileConfigLoader
@@ -105,7 +114,12 @@ def _logger():
 
 
 def warm_up():
-    """Import nbgrader once, when the worker starts rather than with its first student."""
+    """Import nbgrader once, when the worker starts rather than with its first student.
+
+    Ctrl-C is the instructor's process's business: it stops handing out students and the
+    workers end with the student they have (no traceback per worker on the terminal).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import nbgrader.converters  # noqa: F401
 
 
@@ -130,11 +144,11 @@ def grade_student(root, assignment, student, db_url, sandboxed=True, overrides=N
                     break
                 result["log"] += "\n[coursetools] gradebook locked: grading this student again\n"
                 time.sleep(1 + attempt)
-            result["ok"] = ok
             if ok:
                 result["score"], result["max_score"] = _score(config, assignment, student)
             else:
                 result["error"] = _reason(text)
+            result["ok"] = ok
         except Exception as exc:  # noqa: BLE001 - reported as this student's failure
             result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             result["log"] += f"\n[coursetools] {result['error']}\n"
@@ -173,10 +187,22 @@ def _autograde(config, assignment, student):
 
 
 def _reason(text):
-    lines = [ln for ln in text.splitlines() if ln.startswith(("[ERROR]", "[CRITICAL]"))]
-    for line in lines:
-        if "error processing" not in line and "autograde failed" not in line:
-            return line.split("]", 1)[1].strip()[:300]
+    """One line saying why nbgrader gave up: its own message, or the exception of a traceback."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith(("[ERROR]", "[CRITICAL]")):
+            continue
+        message = line.split("]", 1)[1].strip()
+        if message.startswith("autograde failed:"):
+            message = message.split(":", 1)[1].strip()
+        if message.startswith("Traceback (most recent call last)"):
+            # the exception is the first unindented line after the frames
+            message = next((ln.strip() for ln in lines[i + 1:]
+                            if ln.strip() and not ln[0].isspace()), "")
+            if message.startswith("["):
+                continue
+        if message and "error processing" not in message:
+            return message[:300]
     return "nbgrader could not grade it"
 
 
@@ -239,6 +265,27 @@ class DaskEngine:
             self.close()
             raise CourseError(f"cannot reach the Dask scheduler {cluster}: {exc}") from None
 
+    def check_workers(self, root, db_url, sandboxed, timeout=120):
+        """Refuse to start when a worker lacks the course, the sandbox or the gradebook."""
+        if self.cluster is None or not isinstance(self.cluster, distributed_local_cluster()):
+            try:  # batch jobs may wait in their queue: no time limit for them
+                self.client.wait_for_workers(1, timeout=None if self.cluster else timeout)
+            except TimeoutError:
+                self.close()
+                raise CourseError(f"no worker joined {self.name} within {timeout} s: start them "
+                                  f"with `make worker CLUSTER=...` on the grading machines") from None
+        try:
+            found = self.client.run(check_worker, root, db_url, sandboxed)
+        except Exception as exc:  # noqa: BLE001 - e.g. coursetools not importable there
+            self.close()
+            raise CourseError(f"the workers of {self.name} cannot run the grading code "
+                              f"({type(exc).__name__}: {exc}); start them with `make worker` "
+                              f"in the course folder") from None
+        problems = sorted({p for p in found.values() if p})
+        if problems:
+            self.close()
+            raise CourseError(f"{len(problems)} worker(s) cannot grade: " + "; ".join(problems))
+
     def submit(self, fn, *args):
         return self.client.submit(fn, *args, pure=False)
 
@@ -256,42 +303,89 @@ class DaskEngine:
                     pass
 
 
+def distributed_local_cluster():
+    import distributed
+
+    return distributed.LocalCluster
+
+
 def jobqueue_options(root):
-    """What a batch-job worker needs: this Python, the course importable, one thread."""
+    """What a batch-job worker needs: this Python, the course folder, the course importable.
+
+    Each worker process grades one student at a time (a lock in grade_student), so give the
+    jobs as many processes as cores in jobqueue.yaml (README: "Grading on several machines").
+    """
+    quoted = shlex.quote(str(root))
     return {"python": sys.executable,
-            "job_script_prologue": [f"cd {root}", f"export PYTHONPATH={root}"],
-            "worker_extra_args": ["--nthreads", "1"]}
+            "job_script_prologue": [f"cd {quoted}", f"export PYTHONPATH={quoted}"]}
 
 
 def engine(cluster, jobs, root):
     return DaskEngine(cluster, jobs, root) if cluster else LocalPool(jobs)
 
 
+def _failure(student, exc):
+    text = str(exc).strip().splitlines()
+    return {"student": student, "ok": False, "score": None, "max_score": None, "seconds": 0.0,
+            "log": "", "worker": "?",
+            "error": f"the worker failed ({type(exc).__name__}: {text[0] if text else ''})"[:300]}
+
+
 def run(root, assignment, students, db_url, jobs, cluster="", sandboxed=True, overrides=None,
         on_result=None):
-    """Grade ``students``; ``on_result(result)`` as each finishes. -> {student: result}."""
+    """Grade ``students``; ``on_result(result)`` as each finishes. -> {student: result}.
+
+    A local pool whose worker died (out of memory, killed) is started again once for the
+    students not graded yet; Dask reschedules such tasks by itself.
+    """
     check_cluster(cluster)
     if is_distributed(cluster) and db_url.startswith("sqlite:"):
         raise CourseError(f"CLUSTER={cluster} grades on several machines, which cannot share a "
                           f"SQLite gradebook: give a database server with DB=postgresql://...")
-    pool = engine(cluster, jobs, str(root))
-    results = {}
-    finished = False
-    try:
-        futures = {pool.submit(grade_student, str(root), assignment, s, db_url, sandboxed,
-                               dict(overrides or {})): s for s in students}
-        for future in pool.as_completed(list(futures)):
-            try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - a worker died under this task
-                result = {"student": futures[future], "ok": False, "score": None, "max_score": None,
-                          "seconds": 0.0, "log": "", "worker": "?",
-                          "error": f"the worker failed ({type(exc).__name__}: "
-                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"[:300]}
-            results[result["student"]] = result
-            if on_result is not None:
-                on_result(result)
-        finished = True
-    finally:
-        pool.close(wait=finished)  # interrupted: do not wait for the students being graded
+    results, todo, restarts = {}, list(students), 0
+    while todo:
+        pool = engine(cluster, jobs, str(root))
+        if isinstance(pool, DaskEngine):
+            pool.check_workers(str(root), db_url, sandboxed)
+        finished, again = False, []
+        try:
+            futures = {pool.submit(grade_student, str(root), assignment, s, db_url, sandboxed,
+                                   dict(overrides or {})): s for s in todo}
+            for future in pool.as_completed(list(futures)):
+                student = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool as exc:
+                    if restarts == 0:
+                        again.append(student)
+                        continue
+                    result = _failure(student, exc)
+                except Exception as exc:  # noqa: BLE001 - the task could not run
+                    result = _failure(student, exc)
+                results[student] = result
+                if on_result is not None:
+                    on_result(result)
+            finished = True
+        finally:
+            pool.close(wait=finished)  # interrupted: do not wait for the students being graded
+        todo, restarts = sorted(again), restarts + 1
     return results
+
+
+def check_worker(root, db_url, sandboxed):
+    """Run on each Dask worker before it gets students: None, or what is wrong there."""
+    where = socket.gethostname()
+    if not os.path.isfile(os.path.join(root, "nbgrader_config.py")):
+        return f"{where}: no course folder {root} (it must be at the same path on every machine)"
+    if sandboxed:
+        from coursetools.sandbox import preflight
+
+        reason = preflight()
+        if reason:
+            return f"{where}: cannot sandbox the kernels: {reason}"
+    from coursetools.course import database_problem
+
+    problem = database_problem(db_url)
+    if problem:
+        return f"{where}: cannot open the gradebook: {problem}"
+    return None

@@ -20,8 +20,9 @@ def duration(seconds):
 class Progress:
     WIDTH = 24
 
-    def __init__(self, total, log=print, stream=None, clock=time.monotonic):
-        self.total, self.log, self.clock = total, log, clock
+    def __init__(self, total, log=print, stream=None, clock=time.monotonic, jobs=1):
+        self.total, self.log, self.clock, self.jobs = total, log, clock, max(1, jobs)
+        self.seconds = 0.0  # summed grading time of the finished students
         self.stream = stream if stream is not None else (sys.stdout if log is print else None)
         self.live = bool(self.stream is not None and getattr(self.stream, "isatty", lambda: False)())
         self.done = self.failed = 0
@@ -38,6 +39,10 @@ class Progress:
         elapsed = self.clock() - self.started
         if self.finished and elapsed > 0:
             rate = self.finished / elapsed
+            if self.finished < self.jobs and self.seconds > 0:
+                # the first results come in together: until every worker has finished one,
+                # estimate from the time per student instead (start-up would count N times)
+                rate = self.jobs * self.finished / self.seconds
             text += f", {rate * 60:.1f}/min"
             if left:
                 text += f", ETA {duration(left / rate)}"
@@ -47,6 +52,7 @@ class Progress:
 
     def update(self, result):
         """``result``: a coursetools.parallel result dict (student, ok, score, max_score, ...)."""
+        self.seconds += result.get("seconds", 0)
         if result["ok"]:
             self.done += 1
             what = f"{result['score']:g}/{result['max_score']:g}"

@@ -18,6 +18,10 @@ VENV = Path(sys.prefix)
 if sys.prefix == sys.base_prefix or not (VENV / "pyvenv.cfg").is_file():
     raise RuntimeError("run the gradebook tests with `make test` (inside the course's .venv)")
 sys.path.insert(0, str(REPO))
+# The tests grade copies of the course with their own SQLite gradebooks: an instructor's
+# exported DB=postgresql://... must never receive the test classes.
+for _var in ("DB", "COURSE_DB_URL", "COURSE_DB_ROOT"):
+    os.environ.pop(_var, None)
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",

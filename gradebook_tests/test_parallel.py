@@ -10,8 +10,10 @@ same points in every graded cell:
   the test on a private port and data directory (gradebook_tests/pgserver.py).
 """
 
+import io
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +23,7 @@ import time
 import nbformat
 import pytest
 
-from conftest import VENV, copy_course, make
+from conftest import REPO, VENV, copy_course, make
 from coursetools import parallel
 from coursetools.course import Course
 from coursetools.demo import class_submissions
@@ -81,7 +83,16 @@ def assert_same(stock, got, how):
 
 def test_make_grade_jobs_2_gives_the_grades_of_stock_nbgrader(class_course):
     root, stock = class_course
-    out = make(root, "grade", "JOBS=2")
+    # a folder name nbgrader would read as a glob pattern ("al*": alice) is refused
+    glob_folder = root / "submitted" / "al*" / ASSIGNMENT
+    glob_folder.mkdir(parents=True)
+    (glob_folder / f"{ASSIGNMENT}.ipynb").write_bytes(
+        (root / "submitted" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes())
+    try:
+        out = make(root, "grade", "JOBS=2")
+    finally:
+        shutil.rmtree(glob_folder.parent)
+    assert "not graded: al*: 'al*' cannot be a student id" in out.stdout, out.stdout
     assert_same(stock, cell_scores(f"sqlite:///{root / 'gradebook.db'}"), "make grade JOBS=2")
     text = out.stdout
     assert "on 2 local worker process(es)" in text
@@ -90,7 +101,7 @@ def test_make_grade_jobs_2_gives_the_grades_of_stock_nbgrader(class_course):
     assert sorted(p[1] for p in progress) == sorted(stock), text
     assert re.search(r"left 0, [\d.]+/min, took \d+", text), text
     assert "gradebook: integrity check passed" in text
-    assert "6 graded submission(s), 0 problem(s)" in text
+    assert "6 graded submission(s), 1 problem(s)" in text
     log = (root / "logs" / f"autograde-{ASSIGNMENT}.log").read_text()
     assert len(re.findall(r"^==== \S+ \(graded, ", log, re.M)) == 6
 
@@ -99,6 +110,7 @@ def test_make_grade_on_a_local_dask_cluster(class_course):
     root, stock = class_course
     out = make(root, "grade", "CLUSTER=dask", "JOBS=2")
     assert "on dask" in out.stdout
+    assert "6 graded submission(s), 0 problem(s)" in out.stdout, out.stdout
     assert_same(stock, cell_scores(f"sqlite:///{root / 'gradebook.db'}"), "CLUSTER=dask")
 
 
@@ -145,6 +157,7 @@ def test_cluster_of_workers_with_a_postgresql_gradebook(class_course, tmp_path):
         finally:
             logs = [_stop(p) for p in reversed(procs)]
         assert f"on {scheduler}" in out.stdout, out.stdout
+        assert "6 graded submission(s), 0 problem(s)" in out.stdout, out.stdout
         assert_same(stock, cell_scores(pg.url), "CLUSTER=tcp:// + PostgreSQL\n" + out.stdout)
         workers = set(re.findall(r"worker (\S+:\d+)\)",
                                  (root / "logs" / f"autograde-{ASSIGNMENT}.log").read_text()))
@@ -201,14 +214,69 @@ def test_progress_counts_rate_and_eta():
     assert [duration(s) for s in (5, 65, 3700)] == ["5s", "1m05s", "1h01m"]
 
 
-def test_slurm_workers_get_this_python_the_course_and_one_thread(tmp_path):
+def test_progress_on_a_terminal_redraws_one_bar_and_keeps_failures():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen, now = Terminal(), [0.0]
+    progress = Progress(2, stream=screen, clock=lambda: now[0])
+    progress.start()
+    now[0] = 10.0
+    progress.update({"student": "a", "ok": False, "error": "boom", "seconds": 10})
+    now[0] = 20.0
+    progress.update({"student": "b", "ok": True, "score": 5.0, "max_score": 10.0, "seconds": 10})
+    frames = screen.getvalue().split("\r\033[K")
+    assert frames[1].startswith("  [" + "-" * 24 + "] 0/2  done 0, failed 0, left 2"), frames
+    assert frames[2].startswith("  [1/2] a") and "FAILED: boom" in frames[2] and frames[2].endswith("\n")
+    assert frames[3].startswith("  [" + "#" * 12 + "-" * 12 + "] 1/2  done 0, failed 1, left 1, "
+                                "6.0/min, ETA 10s"), frames
+    assert frames[4] == "  [" + "#" * 24 + "] 2/2  done 1, failed 1, left 0, 6.0/min, took 20s\n"
+
+
+def test_slurm_workers_get_this_python_and_the_course(tmp_path):
     """What dask-jobqueue would submit (no Slurm here: only the job script is checked)."""
-    dask_jobqueue = pytest.importorskip("dask_jobqueue")
-    cluster = dask_jobqueue.SLURMCluster(cores=1, memory="4GB", **parallel.jobqueue_options(tmp_path))
+    import dask_jobqueue
+
+    root = tmp_path / "my course"
+    cluster = dask_jobqueue.SLURMCluster(cores=2, processes=2, memory="8GB",
+                                         **parallel.jobqueue_options(root))
     try:
         script = cluster.job_script()
     finally:
         cluster.close()
-    assert f"cd {tmp_path}" in script and f"export PYTHONPATH={tmp_path}" in script, script
+    assert f"cd '{root}'" in script and f"export PYTHONPATH='{root}'" in script, script
     assert f"{sys.executable} -m distributed.cli.dask_worker" in script, script
-    assert "--nthreads 1" in script, script
+
+
+def test_an_exported_db_applies_to_the_course_it_names_only(monkeypatch, tmp_path):
+    """Copies of the course (tests, demo, validate, bench) keep their own SQLite gradebook."""
+    monkeypatch.setenv("COURSE_DB_URL", "postgresql://grader@db.invalid/course")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy2(REPO / "nbgrader_config.py", copy / "nbgrader_config.py")
+    monkeypatch.setenv("COURSE_DB_ROOT", str(REPO))
+    assert Course(REPO, ASSIGNMENT).db_url() == "postgresql://grader@db.invalid/course"
+    assert Course(copy, ASSIGNMENT).db_url() == f"sqlite:///{copy}/gradebook.db"
+    monkeypatch.delenv("COURSE_DB_ROOT")
+    assert Course(REPO, ASSIGNMENT).db_url() == f"sqlite:///{REPO}/gradebook.db"
+
+
+def test_a_worker_names_what_it_lacks(tmp_path):
+    assert "no course folder" in parallel.check_worker(str(tmp_path), "sqlite://", False)
+    missing = f"postgresql://nobody@127.0.0.1:{_free_port()}/x"
+    problem = parallel.check_worker(str(REPO), missing, False)
+    assert problem and "cannot open the gradebook" in problem, problem
+    assert parallel.check_worker(str(REPO), "sqlite://", False) is None
+
+
+def test_failure_reason_is_the_exception_not_the_traceback_header():
+    log = ("[INFO] Autograding x\n[ERROR] Traceback (most recent call last):\n"
+           "  File \"base.py\", line 1, in start\n    self.convert()\n"
+           "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked\n"
+           "[ERROR] There was an error processing assignment: x\n")
+    assert parallel._reason(log) == \
+        "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked"
+    assert parallel._reason("[ERROR] No notebooks were matched by 'x'\n") == \
+        "No notebooks were matched by 'x'"
+    assert parallel._reason("[INFO] nothing\n") == "nbgrader could not grade it"
