@@ -23,7 +23,6 @@ import io
 import logging
 import multiprocessing
 import os
-import re
 import shlex
 import signal
 import socket
