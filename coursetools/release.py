@@ -4,6 +4,7 @@ import nbformat
 
 from coursetools import scratch
 from coursetools.errors import CourseError
+from coursetools.splice import grader_files
 from coursetools.notebooks import (
     NBFORMAT_VERSION, build_assignment, fill_solutions, find_leaks, nbgrader_meta, source_files,
 )
@@ -16,7 +17,8 @@ def release(course, log=print):
         ["generate_assignment", course.assignment, "--force"],
         "release", f"nbgrader generate_assignment {course.assignment}",
     )
-    leaks = find_leaks(course.release_dir, source_files(course.root, course.assignment))
+    leaks = find_leaks(course.release_dir, source_files(course.root, course.assignment),
+                       grader_files(course.path("source", course.assignment)))
     if leaks:
         shown = "; ".join(f"{path.relative_to(course.root)}: {line[:60]!r}" for path, line in leaks[:3])
         raise CourseError(
