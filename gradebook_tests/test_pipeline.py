@@ -199,8 +199,10 @@ def test_feedback_html_and_grades_csv(graded_class):
         assert pages and "<html" in pages[0].read_text().lower()
         html = pages[0].read_text()
         # the verdicts are there, the hidden code (reference, inputs, seeds) is not
-        assert ("hidden cases passed" if student == "solver" else "not implemented yet") in html
-        for secret in ("BEGIN HIDDEN TESTS", "_make_reference", "_make_grader", "default_rng(20240"):
+        assert ("conv2d_forward: 20 of 20 points" if student == "solver"
+                else "not implemented yet") in html
+        for secret in ("BEGIN HIDDEN TESTS", "grader module", "coursetools.checks.loader",
+                       "ref_conv2d_forward", "conv_inputs", "TRAIN_SEED"):
             assert secret not in html, f"feedback of {student} shows hidden code: {secret!r}"
     rows = {r["student_id"]: r for r in csv.DictReader(open(course / "grades.csv"))}
     assert set(rows) == {"solver", "blank"}
