@@ -25,14 +25,10 @@ STAMP := $(VENV_ABS)/.requirements.txt
 # nbgrader calls `alembic` by name: the environment's bin/ must come first on PATH.
 export PATH := $(VENV_ABS)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
-ifneq ($(strip $(UNSANDBOXED)),)
-export COURSE_UNSANDBOXED := 1
-endif
-ifneq ($(strip $(DB)),)
-export COURSE_DB_URL := $(strip $(DB))
-export COURSE_DB_ROOT := $(CURDIR)
-endif
-TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT)
+# Settings reach the course tools as options (coursetools/settings.py), never as variables
+# of the environment: they apply to this course folder only.
+TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT) $(if $(strip $(DB)),--db '$(strip $(DB))') \
+	$(if $(strip $(UNSANDBOXED)),--unsandboxed)
 
 .PHONY: sandbox postgres help env release validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test clean distclean
 

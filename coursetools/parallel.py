@@ -86,17 +86,16 @@ def _load_config(root, sandboxed, overrides):
         if root not in sys.path:
             sys.path.insert(0, root)
         if sandboxed:
-            os.environ.pop("COURSE_UNSANDBOXED", None)
-            from coursetools.sandbox import preflight
+            from coursetools.perimeter.sandbox import preflight
 
             reason = preflight()
             if reason:
                 raise CourseError(f"worker on {socket.gethostname()} cannot sandbox the kernels: "
                                   f"{reason} (install bubblewrap there)")
-        else:
-            os.environ["COURSE_UNSANDBOXED"] = "1"
         config = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
         extra = Config()
+        if not sandboxed:  # the instructor's explicit opt-out (make grade UNSANDBOXED=1)
+            extra.SandboxedExecute.sandbox = False
         for dotted, value in overrides.items():
             section, name = dotted.rsplit(".", 1)
             extra[section][name] = value
@@ -377,7 +376,7 @@ def check_worker(root, db_url, sandboxed):
     if not os.path.isfile(os.path.join(root, "nbgrader_config.py")):
         return f"{where}: no course folder {root} (it must be at the same path on every machine)"
     if sandboxed:
-        from coursetools.sandbox import preflight
+        from coursetools.perimeter.sandbox import preflight
 
         reason = preflight()
         if reason:
