@@ -108,10 +108,10 @@ worker: $(STAMP) sandbox ## run JOBS grading workers for the scheduler CLUSTER=t
 mutants: release sandbox ## grade every buggy submission of gradebook_tests/mutants.py -> reports/mutation-report.md
 	@$(PY) gradebook_tests/mutation_report.py
 
-bench: $(STAMP) ## time loop/fast conv vs torch and the BLAS bound; table into README.md
+bench: $(STAMP) ## time loop/fast conv vs torch and the BLAS bound -> reports/bench-conv.md
 	@$(PY) bench/conv_bench.py
 
-bench-grade: release sandbox ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2; table into README.md
+bench-grade: release sandbox ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2 -> reports/bench-grade.md
 	@$(PY) bench/grade_bench.py $(if $(N),--students $(N)) $(if $(strip $(JOBS)),--jobs $(JOBS))
 
 # The tests grade a class through a real PostgreSQL server (Debian package `postgresql`),
