@@ -18,7 +18,7 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 # The gradebook: SQLite file gradebook.db by default; `make <target> DB=postgresql://...` (any
-# SQLAlchemy URL) for concurrent graders on several machines (README: "Grading at scale").
+# SQLAlchemy URL) for concurrent graders on several machines (docs/grading-at-scale.md).
 # The Makefile names the course it is for (COURSE_DB_ROOT): copies of the course made by the
 # tests, `make demo`, `make validate` or the benchmark keep their own SQLite gradebook.
 if os.environ.get("COURSE_DB_URL") and os.environ.get("COURSE_DB_ROOT") and \
@@ -37,9 +37,13 @@ c.Execute.shutdown_kernel = "immediate"
 
 # make collect: file names in the LMS download start with the student id,
 # e.g. alice.ipynb, alice_spatial.ipynb, alice_12345_attempt2.ipynb.
-c.FileNameCollectorPlugin.named_regexp = r"^(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]*)(?:_(?P<file_id>.*))?\.ipynb$"
+# "README.md" (any case) is never a student id: submitted/README.md is the file that explains
+# the folder, and a student of that name would stop the whole collect (NotADirectoryError).
+c.FileNameCollectorPlugin.named_regexp = (
+    r"^(?!(?i:readme\.md)(?:_|\.ipynb$))"
+    r"(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]*)(?:_(?P<file_id>.*))?\.ipynb$")
 
-# Autograde, for untrusted code (README: "Grading untrusted code"):
+# Autograde, for untrusted code (docs/threat-model.md):
 # 1. RepairCells (sanitize pass) restores deleted, duplicated, re-typed or re-labelled
 #    instructor cells from the gradebook, where nbgrader's own restoring gives up on the student;
 # 2. GraderSetupFirst runs the grader_setup* cells before any student cell;
