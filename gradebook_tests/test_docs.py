@@ -6,7 +6,9 @@ reports: every relative Markdown link `[text](path)`, `[text](path#anchor)` or `
 heading of the target, slugged as GitHub does. Reads files only: well under a second.
 """
 
+import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,6 +145,29 @@ def test_docs_index_lists_every_document():
     for doc in sorted((REPO / "docs").glob("*.md")):
         if doc != index:
             assert doc.resolve() in listed, f"docs/{doc.name} is not linked from docs/README.md"
+
+
+@pytest.mark.parametrize("script, report, command", [
+    ("conv_bench.py", "bench-conv.md", "make bench"),
+    ("grade_bench.py", "bench-grade.md", "make bench-grade"),
+])
+def test_a_committed_bench_report_is_what_its_benchmark_writes(script, report, command, tmp_path):
+    """The tables moved out of the README by hand: the benchmark's own writer, given the
+    measured text, must reproduce the committed file byte for byte."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import report_file
+
+    source = (REPO / "bench" / script).read_text(encoding="utf-8")
+    consts = {t.id: ast.literal_eval(node.value) for node in ast.parse(source).body
+              if isinstance(node, ast.Assign) for t in node.targets
+              if isinstance(t, ast.Name) and t.id in ("TITLE", "EXPLAINED_IN")}
+    assert f'report_file.write(REPORT, TITLE, "{command}", EXPLAINED_IN,' in source
+    assert f'report_file.REPORTS / "{report}"' in source
+    committed = (REPO / "reports" / report).read_text(encoding="utf-8")
+    body = committed.split("\n\n", 2)[2]
+    assert body.startswith(f"Measured by `{command}` on "), body[:80]
+    written = report_file.write(tmp_path / report, consts["TITLE"], command, consts["EXPLAINED_IN"], body)
+    assert written == committed == (tmp_path / report).read_text(encoding="utf-8")
 
 
 # --- the checker itself -----------------------------------------------------------
