@@ -8,9 +8,9 @@ ASSIGNMENT ?= spatial
 VENV ?= .venv
 FROM ?=
 PYTEST_ARGS ?=
-# UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; see README)
+# UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)
 UNSANDBOXED ?=
-# Grading at scale (README "Grading at scale"): JOBS students at once (default: the number of
+# Grading at scale (docs/grading-at-scale.md): JOBS students at once (default: the number of
 # cores); CLUSTER= dask | tcp://<scheduler>:8786 | slurm | pbs | sge | lsf | htcondor;
 # DB= a SQLAlchemy URL of the gradebook (default: the SQLite file gradebook.db).
 JOBS ?=
@@ -91,7 +91,7 @@ demo: $(STAMP) sandbox ## a simulated class through collect, grade, feedback, ex
 lab: release ## JupyterLab on a scratch copy of the release in lab/ (RESET=1: fresh copy)
 	@$(TOOL) lab $(if $(RESET),--reset) $(if $(DRY_RUN),--dry-run) -- $(LAB_ARGS)
 
-# Several machines (README "Grading on several machines"): one scheduler, workers on every
+# Several machines (docs/grading-at-scale.md): one scheduler, workers on every
 # machine that sees this course folder at the same path, then `make grade CLUSTER=tcp://...`.
 scheduler: $(STAMP) ## run a Dask scheduler (port SCHEDULER_PORT=8786) for CLUSTER=tcp://<this host>:8786 (Ctrl-C stops it)
 	@PYTHONPATH="$(CURDIR)" $(VENV_ABS)/bin/dask scheduler --port $(SCHEDULER_PORT) --no-dashboard
@@ -104,10 +104,10 @@ worker: $(STAMP) sandbox ## run JOBS grading workers for the scheduler CLUSTER=t
 mutants: release sandbox ## grade every buggy submission of gradebook_tests/mutants.py -> reports/mutation-report.md
 	@$(PY) gradebook_tests/mutation_report.py
 
-bench: $(STAMP) ## time loop/fast conv vs torch and the BLAS bound; table into README.md
+bench: $(STAMP) ## time loop/fast conv vs torch and the BLAS bound -> reports/bench-conv.md
 	@$(PY) bench/conv_bench.py
 
-bench-grade: release sandbox ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2; table into README.md
+bench-grade: release sandbox ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2 -> reports/bench-grade.md
 	@$(PY) bench/grade_bench.py $(if $(N),--students $(N)) $(if $(strip $(JOBS)),--jobs $(JOBS))
 
 # The tests grade a class through a real PostgreSQL server (Debian package `postgresql`),
@@ -124,9 +124,17 @@ postgres: ## install the PostgreSQL server the tests start (root + apt-get)
 test: $(STAMP) sandbox postgres ## run gradebook_tests/ (end to end through real nbgrader)
 	@$(PY) -m pytest gradebook_tests $(PYTEST_ARGS)
 
-clean: ## remove generated data: autograded/ feedback/ grades.csv build/ demo/ logs/
-	rm -rf autograded feedback grades.csv build demo logs downloaded/*/extracted
+# Empty the student-data folders $(1) but keep the README.md file that explains each of them
+# (a folder named README.md is a student's and goes too).
+empty_keeping_readme = for d in $(1); do if [ -d "$$d" ]; then \
+	  echo "emptying $$d/ (its README.md stays)"; \
+	  find "$$d" -mindepth 1 -maxdepth 1 ! \( -type f -name README.md \) -exec rm -rf {} + || exit 1; fi; done
+
+clean: ## remove generated data: autograded/ and feedback/ (README.md stays), grades.csv build/ demo/ logs/
+	@$(call empty_keeping_readme,autograded feedback)
+	rm -rf grades.csv build demo logs downloaded/*/extracted
 
 distclean: clean ## also remove collected submissions, the gradebook and .venv (asks first)
 	@read -r -p "delete submitted/, downloaded/, gradebook.db and $(VENV)? [y/N] " ok && [ "$$ok" = y ]
-	rm -rf submitted downloaded gradebook.db "$(VENV_ABS)"
+	@$(call empty_keeping_readme,submitted)
+	rm -rf downloaded gradebook.db "$(VENV_ABS)"

@@ -57,10 +57,14 @@ class Course:
         return names
 
     def submitted_students(self):
+        """Ids of the students with a folder submitted/<student>/<assignment>/.
+
+        Only folders count: submitted/ also holds files (its README.md), never students.
+        """
         base = self.path("submitted")
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if (p / self.assignment).is_dir())
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and (p / self.assignment).is_dir())
 
     # --- nbgrader -----------------------------------------------------------
     def env(self):

@@ -9,7 +9,7 @@ Engines (``cluster``):
 - ``""`` (default): a local pool of ``jobs`` worker processes;
 - ``"dask"``: a local Dask cluster of ``jobs`` single-threaded workers;
 - ``"tcp://host:8786"``: the Dask scheduler of an existing cluster (`make scheduler`,
-  `make worker` on each machine; README: "Grading on several machines");
+  `make worker` on each machine; docs/grading-at-scale.md);
 - ``"slurm"``, ``"pbs"``, ``"sge"``, ``"lsf"``, ``"htcondor"``: dask-jobqueue submits ``jobs``
   workers as batch jobs (queue, cores, memory from ~/.config/dask/jobqueue.yaml).
 
@@ -311,7 +311,7 @@ def jobqueue_options(root):
     """What a batch-job worker needs: this Python, the course folder, the course importable.
 
     Each worker process grades one student at a time (a lock in grade_student), so give the
-    jobs as many processes as cores in jobqueue.yaml (README: "Grading on several machines").
+    jobs as many processes as cores in jobqueue.yaml (docs/grading-at-scale.md).
     """
     quoted = shlex.quote(str(root))
     return {"python": sys.executable,
