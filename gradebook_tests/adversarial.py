@@ -1227,6 +1227,77 @@ if os.fork() == 0:
     os._exit(0)
 '''
 
+# ---------------- pasted weights (issue 12.6) ----------------
+# Parameters trained elsewhere on the real digits are pasted into train_cnn as literals.
+# The grader renames the labels (a hidden permutation): the plain paste classifies the real
+# digits and fails; the re-labelling one undoes the renaming from X_train / y_train with
+# its own numpy forward pass (a confusion matrix), without any training.
+
+PASTED_HELPERS = """
+# --- parameters trained elsewhere (on the real digits), pasted in ---
+_PASTED = {params}
+
+
+def _pasted_scores(P, X):
+    \"\"\"My own numpy forward pass: conv 3x3 pad 1 -> ReLU -> max-pool 2 -> flatten -> linear.\"\"\"
+    N = X.shape[0]
+    xp = np.pad(np.asarray(X, dtype=float), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    conv = np.zeros((N, 8, 8, 8)) + np.asarray(P["b1"]).reshape(1, -1, 1, 1)
+    for u in range(3):
+        for v in range(3):
+            conv += np.einsum("nchw,fc->nfhw", xp[:, :, u:u + 8, v:v + 8], P["W1"][:, :, u, v])
+    pool = np.maximum(conv, 0).reshape(N, 8, 4, 2, 4, 2).max(axis=(3, 5))
+    return pool.reshape(N, -1) @ P["W2"] + P["b2"]
+"""
+
+PASTED_TRAIN = """
+def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
+    P = {{k: np.array(v, dtype=float) for k, v in _PASTED.items()}}
+    steps = epochs * (-(-len(y_train) // batch_size))
+    if {relabel}:
+        # the grader renamed the labels: read its renaming off the training data
+        pred = _pasted_scores(P, X_train).argmax(axis=1)
+        rename = [int(np.bincount(np.asarray(y_train)[pred == d], minlength=10).argmax())
+                  if np.any(pred == d) else d for d in range(10)]
+        W2, b2 = np.zeros_like(P["W2"]), np.full(10, -1e3)
+        for d in range(10):
+            W2[:, rename[d]], b2[rename[d]] = P["W2"][:, d], P["b2"][d]
+        P["W2"], P["b2"] = W2, b2
+    return P, [0.0] * steps
+"""
+
+
+_PRETRAINED = {}
+
+
+def pretrained_params(source_py):
+    """The instructor's train_cnn on all 1,797 real digits (what a student could paste)."""
+    import numpy as np
+
+    from coursetools.notebooks import instructor_namespace
+
+    key = str(source_py)
+    if key not in _PRETRAINED:
+        import jupytext
+
+        ns = instructor_namespace(source_py)
+        for cell in jupytext.read(source_py).cells:
+            if (nbgrader_meta(cell) or {}).get("grade_id") == "cnn_given_layers":
+                exec(compile(cell_text(cell), "<cnn_given_layers>", "exec"), ns)  # noqa: S102
+        with np.load(str(source_py).rsplit("/", 1)[0] + "/digits.npz") as f:
+            X = f["images"].reshape(-1, 1, 8, 8) / 16.0
+            y = f["target"].astype(np.int64)
+        params, _ = ns["train_cnn"](X, y)
+        _PRETRAINED[key] = {k: np.asarray(v).tolist() for k, v in params.items()}
+    return _PRETRAINED[key]
+
+
+def pasted_train_cnn(source_py, relabel):
+    """The answer of the train_cnn cell: pasted parameters (re-labelled or not)."""
+    return (PASTED_HELPERS.format(params=repr(pretrained_params(source_py)))
+            + PASTED_TRAIN.format(relabel=bool(relabel)))
+
+
 STDERR_AND_WARNINGS = '''
     import sys as _sys, warnings as _warnings
     print("debug: {fn} called", file=_sys.stderr)

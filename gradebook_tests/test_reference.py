@@ -440,32 +440,41 @@ def test_im2col_col2im_reference_match_instructor_and_are_adjoint(nbns, ref):
         assert abs(lhs - rhs) <= 1e-9 * (1 + abs(lhs)), (lhs, rhs)
 
 
-def test_im2col_column_order_matches_w_reshape(ref, fast):
-    """cols @ w.reshape(F, -1).T (+ b) is the convolution: the (c, kh, kw) column order."""
+def test_im2col_column_order_matches_w_reshape(ref, nbns):
+    """cols @ w.reshape(F, -1).T (+ b) is the convolution (the instructor's part-1 loops):
+    the (c, kh, kw) column order."""
     for x, w, b, stride, padding in random_conv_configs(60, 12):
         cols = ref.ref_im2col(x, w.shape[2:], stride, padding)
-        out = _grader_conv(fast, x, w, b, stride, padding)
+        out, _ = nbns["conv2d_forward"](x, w, b, stride, padding)
         n, f, ho, wo = out.shape
         via = (cols @ np.asarray(w, dtype=float).reshape(f, -1).T + b).reshape(n, ho, wo, f)
         close(via.transpose(0, 3, 1, 2), out)
 
 
-def _grader_conv(fast, x, w, b, stride, padding):
-    return fast.loop_conv2d_forward(np.asarray(x, dtype=float), np.asarray(w, dtype=float),
-                                    np.asarray(b, dtype=float), stride, padding)
+def test_loop_timing_reference_is_correct_on_the_speed_inputs(ref, fast):
+    """A fair timing reference: a real convolution, of the speed test's inputs."""
+    rng, x, w, b = fast.speed_inputs(5)
+    st, pd = fast.SPEED_STRIDE, fast.SPEED_PAD
+    out = fast.loop_conv2d_forward(x, w, b, st, pd)
+    close(out, ref.ref_conv2d_forward(x, w, b, st, pd))
+    dout = rng.standard_normal(out.shape)
+    for g, e in zip(fast.loop_conv2d_backward(x, w, st, pd, dout),
+                    ref.ref_conv2d_backward(x, w, b, st, pd, dout)):
+        close(g, e)
 
 
-def test_loop_timing_reference_is_correct(ref, fast):
-    rng = np.random.default_rng(5)
-    for x, w, b, stride, padding in random_conv_configs(40, 13):
+def test_loop_timing_reference_refuses_other_inputs(fast):
+    """It is in the grading kernel while the value checks run: a student's function must not
+    be able to return its results for the hidden inputs."""
+    for x, w, b, stride, padding in random_conv_configs(20, 13):
         x, w, b = (np.asarray(a, dtype=float) for a in (x, w, b))
-        out = fast.loop_conv2d_forward(x, w, b, stride, padding)
-        close(out, ref.ref_conv2d_forward(x, w, b, stride, padding))
-        dout = rng.standard_normal(out.shape)
-        got = fast.loop_conv2d_backward(x, w, stride, padding, dout)
-        exp = ref.ref_conv2d_backward(x, w, b, stride, padding, dout)
-        for g, e in zip(got, exp):
-            close(g, e)
+        with pytest.raises(ValueError, match="speed test"):
+            fast.loop_conv2d_forward(x, w, b, stride, padding)
+        with pytest.raises(ValueError, match="speed test"):
+            fast.loop_conv2d_backward(x, w, stride, padding, np.ones((1, 1, 1, 1)))
+    _, x, w, b = fast.speed_inputs(5)
+    with pytest.raises(ValueError, match="speed test"):      # right shapes, other geometry
+        fast.loop_conv2d_forward(x, w, b, 2, 0)
 
 
 def test_instructor_fast_conv_matches_reference(nbns, ref):
