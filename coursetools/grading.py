@@ -127,7 +127,10 @@ def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, ov
 
 
 KERNEL_TROUBLE = {"CellTimeoutError": "timed out", "DeadKernelError": "kernel died",
-                  "CellExecutionError": "kernel failed"}
+                  "CellExecutionError": "kernel failed",
+                  # the notes of coursetools.perimeter.SandboxedExecute
+                  "KernelRestarted": "kernel restarted", "KernelStopped": "kernel stopped",
+                  "TimeBudget": "time budget used up"}
 
 
 def incidents(course, student):

@@ -253,3 +253,18 @@ def test_unknown_assignment_is_a_clear_error(tmp_path):
     make_course(tmp_path, {"alice": {"scores": {"A": 10}}})
     with pytest.raises(CourseError, match=r"the gradebook does not know 'other'"):
         report(Course(tmp_path, "other"), log=lambda _: None)
+
+
+@pytest.mark.parametrize("ename, what", [("TimeBudget", "time budget used up"),
+                                         ("KernelRestarted", "kernel restarted"),
+                                         ("KernelStopped", "kernel stopped"),
+                                         ("CellTimeoutError", "timed out")])
+def test_the_grading_executor_notes_are_incidents(tmp_path, ename, what):
+    """SandboxedExecute marks cells TimeBudget / KernelRestarted / KernelStopped: the summary
+    and the report must flag them (a sleeper stopped by the time budget went unflagged)."""
+    from coursetools.grading import incidents
+
+    (tmp_path / "nbgrader_config.py").write_text("")
+    note = new_output("error", ename=ename, evalue="not run", traceback=[])
+    notebook_file(tmp_path / "autograded" / "dave" / "a1" / "nb1.ipynb", ["B"], {"B": [note]})
+    assert incidents(Course(tmp_path, "a1"), "dave") == [f"B ({what})"]
