@@ -123,3 +123,20 @@ def test_the_instructor_training_learns_renamed_and_random_labels(checks, nbns):
     score, text = judged(checks, "check_cnn_accuracy", nbns["train_cnn"])
     assert score == 10, text
     assert "accuracy on its random-label training data" in text
+
+
+SECRET = "leaked hidden source line: def ref_conv2d_forward(x, w, b, stride=1, padding=0)"
+
+
+def test_verdicts_do_not_repeat_text_a_student_put_in_a_result(checks):
+    """cnn_loss and train_cnn run after the reference is in the kernel: text they return
+    (dict keys, strings where arrays belong) was quoted in full in the verdict."""
+    def cnn_loss(params, X, y):      # the right loss (the reference is in reach), odd keys
+        return checks.REF.ref_cnn_loss(params, X, y), {SECRET: np.zeros(3)}
+
+    def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
+        return {"W1": SECRET, "b1": SECRET, "W2": SECRET, "b2": SECRET}, []
+
+    for name, fn in (("check_cnn_gradient", cnn_loss), ("check_cnn_accuracy", train_cnn)):
+        score, text = judged(checks, name, fn)
+        assert score == 0 and "def ref_conv2d_forward" not in text and "leaked" not in text, text

@@ -126,3 +126,14 @@ def test_student_text_in_a_verdict_is_short_and_hides_numbers(tiny_course, check
 def test_the_verdict_stays_short_however_many_cases_fail(tiny_course, checks):
     _, _, text = judge(tiny_course, [record_of(checks, lambda x, k: None)])
     assert len(text) <= 2100
+
+
+def test_a_forged_record_cannot_write_text_into_the_verdict(tiny_course, checks):
+    """The record is the kernel's: text in it (a dtype name, an unknown kind) was quoted in
+    the verdict through the decoder's error messages."""
+    secret = "def ref_scale(x, k): return x * k"
+    bad = record_of(checks, right)
+    for n, events in enumerate(bad["cases"].values()):
+        events[0][2] = ["array", secret, [2], "AAAA"] if n % 2 else [secret, 1]
+    score, _, text = judge(tiny_course, [bad])
+    assert score == 0 and "ref_scale" not in text and "return x" not in text, text

@@ -198,7 +198,8 @@ def decode(e, depth=0):
     except RecordMismatch:
         raise
     except Exception as exc:
-        raise RecordMismatch(f"the record is malformed ({type(exc).__name__}: {exc})") from None
+        # the exception's text is the record's (the kernel's): only its type is shown
+        raise RecordMismatch(f"the record is malformed ({type(exc).__name__})") from None
 
 
 def restore(target, e):

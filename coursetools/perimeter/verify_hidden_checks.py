@@ -30,7 +30,7 @@ from traitlets import Bool, List, Unicode
 
 from coursetools.checks import judge, loader
 from coursetools.checks.protocol import REFERENCE_ID, check_calls, is_grader_cell, is_setup
-from coursetools.checks.record import replaying
+from coursetools.checks.record import clean, replaying
 
 _CACHE = {}  # (sources, data dir) -> grader namespace; one build per process
 
@@ -107,7 +107,7 @@ def judge_cell(ns, grader_name, check_name, records, points, all_or_nothing, log
         if log is not None:
             log.warning("could not judge %s: %s: %s", check_name, type(e).__name__, e)
         return [error_output(f"{short}: the grader could not judge the record of this cell "
-                             f"({type(e).__name__}: {str(e)[:200]}).")]
+                             f"({type(e).__name__}: {clean(str(e), 100)}).")]
     score = verdict.score(points, all_or_nothing)
     return [*(kernel_errors if score < points else ()),
             *verdict_outputs(verdict.text(points, all_or_nothing), score, points)]

@@ -20,7 +20,8 @@ from coursetools.checks.judge import (UNCHANGED, Case, Group, Memo, as_float, de
                                       expect_unchanged, kw_text, numeric_grad, run_check, say,
                                       unpack)
 from coursetools.checks.loader import data_path
-from coursetools.checks.record import CaseFailure, call, nd_copy, recording, snap, timed
+from coursetools.checks.record import (CaseFailure, call, clean_name, nd_copy, recording, snap,
+                                      timed)
 
 from . import timing
 from .cases import (ADJOINT_CASES, CNN_SHAPES, COL_CASES, CONV_CASES_PART1, CONV_CASES_PART2,
@@ -665,6 +666,14 @@ GRAD_HINTS = {
 }
 
 
+def _keys_text(d):
+    """The keys of a student's dict as a verdict may show them: the expected ones it has, and
+    how many others (their text comes from code that ran with the reference in reach)."""
+    known = [repr(k) for k, _ in CNN_SHAPES if k in d]
+    others = len(d) - len(known)
+    return ", ".join(known + ([f"{others} other key{'s' if others != 1 else ''}"] if others else []))
+
+
 def check_cnn_gradient(cnn_loss):
     cases = []
     for name, seed, n, why in GRAD_CASES:
@@ -702,7 +711,7 @@ def check_cnn_gradient(cnn_loss):
                 for key, shape in CNN_SHAPES:
                     if key not in grads:
                         raise CaseFailure(f"grads has no key {key!r} (keys: "
-                                          f"{sorted(repr(k) for k in grads)}).\n    Likely "
+                                          f"{_keys_text(grads)}).\n    Likely "
                                           f"cause: grads must have the keys of params.",
                                           signature=("grads keys",))
                 for key, shape in CNN_SHAPES:
@@ -777,7 +786,8 @@ def held_out_accuracy(params, X, y):
         try:
             P[key] = numpy.array(params[key], dtype=F8, copy=True)
         except Exception as e:
-            return None, f"params[{key!r}] is not a float array ({type(e).__name__}: {e})"
+            return None, (f"params[{key!r}] is not a float array ({type(e).__name__}); got "
+                          f"{clean_name(type(params[key]).__name__)}")
         if P[key].shape != shape:
             return None, f"params[{key!r}] has shape {tuple(P[key].shape)}, expected {shape}"
         if not numpy.isfinite(P[key]).all():
