@@ -111,7 +111,7 @@ def unpack(what, result, names):
 def as_float(what, value):
     """A float64 copy of a student's result; fails the case at once if there is none."""
     if isinstance(value, _rec.Opaque):
-        raise CaseFailure(f"{what} is not a numeric array (got {_rec.clean(value.what, 60)}); "
+        raise CaseFailure(f"{what} is not a numeric array (got {_rec.student_text(value.what, 60)}); "
                           f"return a numpy array.",
                           signature=("type", what))
     try:
@@ -128,7 +128,7 @@ def expect_array(what, got, expected, hint, rtol=RTOL, atol=ATOL, kind="values")
         return
     if isinstance(got, _rec.Opaque) or got is None:
         _fail(kind, f"{what}: expected an array of shape {tuple(expected.shape)}, got "
-                    f"{_rec.clean(getattr(got, 'what', 'None'), 60)}.\n    Likely cause: {hint}",
+                    f"{_rec.student_text(getattr(got, 'what', 'None'), 60)}.\n    Likely cause: {hint}",
               ("type", what, kind))
         return
     try:
@@ -378,7 +378,7 @@ def run_check(fn_name, cases, groups):
             ctx["failures"].append(CaseFailure(str(e.args[0]), signature=("mismatch",)))
         except Exception as e:
             ctx["failures"].append(CaseFailure(
-                f"the result could not be checked ({type(e).__name__}: {_rec.clean(e, 100)}); "
+                f"the result could not be checked ({type(e).__name__}: {_rec.student_text(e, 100)}); "
                 f"check the types and shapes you return.", signature=("unchecked", type(e).__name__)))
         finally:
             _rec.STATE["events"] = None

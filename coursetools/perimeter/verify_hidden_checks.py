@@ -30,7 +30,8 @@ from traitlets import Bool, List, Unicode
 
 from coursetools.checks import judge, loader
 from coursetools.checks.protocol import REFERENCE_ID, check_calls, is_grader_cell, is_setup
-from coursetools.checks.record import clean, replaying
+from coursetools.checks import record
+from coursetools.checks.record import replaying, student_text
 
 _CACHE = {}  # (sources, data dir) -> grader namespace; one build per process
 
@@ -107,7 +108,7 @@ def judge_cell(ns, grader_name, check_name, records, points, all_or_nothing, log
         if log is not None:
             log.warning("could not judge %s: %s: %s", check_name, type(e).__name__, e)
         return [error_output(f"{short}: the grader could not judge the record of this cell "
-                             f"({type(e).__name__}: {clean(str(e), 100)}).")]
+                             f"({type(e).__name__}: {student_text(str(e), 100)}).")]
     score = verdict.score(points, all_or_nothing)
     return [*(kernel_errors if score < points else ()),
             *verdict_outputs(verdict.text(points, all_or_nothing), score, points)]
@@ -142,9 +143,19 @@ class VerifyHiddenChecks(NbGraderPreprocessor):
         if not any(is_setup(name) for name in sources):
             return nb, resources
         ns = build_grader(sources, self._data_dir(info["assignment"]))
+        records = resources.get("cnn_grader", {}).get("records", {})
+        # student text in verdicts: only words of Python's messages or of this submission
+        record.use_submission([cell.source for cell in nb.cells if cell.cell_type == "code"
+                               and not cell.metadata.get("nbgrader", {}).get("grade")])
+        try:
+            self._judge_cells(nb, ns, points, sources, records)
+        finally:
+            record.use_submission(None)
+        return nb, resources
+
+    def _judge_cells(self, nb, ns, points, sources, records):
         reference = ns.get("_grader_reference")
         after_reference = set(getattr(reference, "CHECKS_AFTER_REFERENCE", ()))
-        records = resources.get("cnn_grader", {}).get("records", {})
         seen_reference = False
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
@@ -174,4 +185,3 @@ class VerifyHiddenChecks(NbGraderPreprocessor):
             cell.outputs = judge_cell(ns, grader_name, check_name, records.get(grade_id, []),
                                       points.get(grade_id, 0.0), self._all_or_nothing(grade_id),
                                       self.log, kernel_errors)
-        return nb, resources
