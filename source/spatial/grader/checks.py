@@ -589,7 +589,7 @@ def check_conv2d_forward_fast(conv2d_forward_fast):
         call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs, FAST_FWD_HINT, values=False)
         best_s, best_r, rounds = timed(lambda: timing.time_against(
             lambda a: call(conv2d_forward_fast, "conv2d_forward_fast", a, kwargs, FAST_FWD_HINT),
-            lambda: timing.loop_conv2d_forward(x, w, b, timing.SPEED_STRIDE, timing.SPEED_PAD),
+            lambda: timing.loop_cost_forward(x, w, b, timing.SPEED_STRIDE, timing.SPEED_PAD),
             lambda: (rng.standard_normal(x.shape), nd_copy(w), nd_copy(b))))
         _judge_speed("conv2d_forward_fast", best_s, best_r, rounds, ho, wo)
     cases.append(Case("speed", "speed", speed_body))
@@ -622,7 +622,7 @@ def check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast):
              values=False)
         best_s, best_r, rounds = timed(lambda: timing.time_against(
             lambda a: call(conv2d_backward_fast, "conv2d_backward_fast", a, {}, FAST_DX_HINT),
-            lambda: timing.loop_conv2d_backward(x, w, timing.SPEED_STRIDE, timing.SPEED_PAD, dout),
+            lambda: timing.loop_cost_backward(x, w, timing.SPEED_STRIDE, timing.SPEED_PAD, dout),
             lambda: (rng.standard_normal(dout.shape), cache)))
         _judge_speed("conv2d_backward_fast", best_s, best_r, rounds, ho, wo)
     cases.append(Case("speed", "speed", speed_body))

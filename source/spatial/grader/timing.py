@@ -1,10 +1,13 @@
 """The speed checks of the fast convolution: loop timing references and interleaved timing.
 
-The loop references are correct, part-1 style convolutions (a Python loop over the output
-positions and filters, numpy inside). They are in the grading kernel while every hidden check
-runs (the cell grader_setup loads this module with the checks), where a student's function
-could find them (sys.modules, gc) and return their results as its own: so they refuse to run
-on anything but the speed-test inputs (``speed_only``), whose values no check compares.
+The loop references cost what a part-1 style convolution costs (a Python loop over the
+output positions and filters, numpy inside, on the same windows) but compute nothing of use:
+they are in the grading kernel while every hidden check runs (the cell grader_setup loads
+this module with the checks), where a student's function can find them (sys.modules, gc,
+code objects). A real convolution here was returned as their own by blank notebooks (59
+points), with or without a guard around it. Each window is combined with the kernel by an
+addition where a convolution multiplies: the same numpy work per iteration, no convolution
+(nor a max-pool, im2col, ...) to recover from the result.
 
 Every timing round calls the student's function on fresh inputs (``time_against``): a
 function that caches its results (keyed by the input's bytes) is timed like any other.
@@ -42,16 +45,9 @@ def _pair(v):
     return int(v), int(v)
 
 
-def speed_only(x_shape, w_shape, stride, padding):
-    """The loop references time the speed-test inputs only (see the module docstring)."""
-    if (tuple(x_shape), tuple(w_shape), _pair(stride), _pair(padding)) != (
-            SPEED_X, SPEED_W, _pair(SPEED_STRIDE), _pair(SPEED_PAD)):
-        raise ValueError("the loop timing reference only runs on the inputs of the speed test")
-
-
-def loop_conv2d_forward(x, w, b, stride, padding):
-    """Timing reference: the part-1 style loop (i, j, f), NumPy inside (speed inputs only)."""
-    speed_only(x.shape, w.shape, stride, padding)
+def loop_cost_forward(x, w, b, stride, padding):
+    """Timing reference: the part-1 forward loop (i, j, f), NumPy inside, with an addition
+    where the convolution multiplies (see the module docstring): its cost, not its values."""
     sh, sw = _pair(stride)
     ph, pw = _pair(padding)
     n, c, h, wd = x.shape
@@ -65,14 +61,13 @@ def loop_conv2d_forward(x, w, b, stride, padding):
         for j in range(wo):
             window = xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
             for k in range(f):
-                out[:, k, i, j] = (window * w[k]).sum(axis=(1, 2, 3)) + b[k]
+                out[:, k, i, j] = (window + w[k]).sum(axis=(1, 2, 3)) + b[k]
     return out
 
 
-def loop_conv2d_backward(x, w, stride, padding, dout):
-    """Timing reference: the part-1 style backward loop (i, j, f), NumPy inside (speed
-    inputs only)."""
-    speed_only(x.shape, w.shape, stride, padding)
+def loop_cost_backward(x, w, stride, padding, dout):
+    """Timing reference: the part-1 backward loop (i, j, f), NumPy inside, with additions
+    where the gradients multiply (see the module docstring): its cost, not its values."""
     sh, sw = _pair(stride)
     ph, pw = _pair(padding)
     n, c, h, wd = x.shape
@@ -82,15 +77,15 @@ def loop_conv2d_backward(x, w, stride, padding, dout):
     xp[:, :, ph:ph + h, pw:pw + wd] = x
     dxp = np_zeros(xp.shape)
     dw = np_zeros(w.shape)
-    db = dout.sum(axis=(0, 2, 3))   # one value per filter
+    db = dout.sum(axis=(0, 2, 3))
     for i in range(ho):
         for j in range(wo):
             r, s = i * sh, j * sw
             window = xp[:, :, r:r + kh, s:s + kw]
             for k in range(f):
                 g = dout[:, k, i, j].reshape(n, 1, 1, 1)
-                dw[k] += (g * window).sum(axis=0)
-                dxp[:, :, r:r + kh, s:s + kw] += g * w[k]
+                dw[k] += (g + window).sum(axis=0)
+                dxp[:, :, r:r + kh, s:s + kw] += g + w[k]
     return dxp[:, :, ph:ph + h, pw:pw + wd], dw, db
 
 
