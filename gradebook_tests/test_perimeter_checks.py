@@ -28,6 +28,16 @@ def checks():
 
 
 @pytest.fixture(scope="module")
+def kernel_checks(checks):
+    """A copy of the checks as the grading kernel has them during the layer checks: no
+    reference installed (a package of its own, so the other copy stays installed)."""
+    from coursetools.splice import grader_modules
+
+    return loader.load("spatial_kernel_copy", "checks",
+                       loader.pack(grader_modules(SOURCE / "grader", "checks")))
+
+
+@pytest.fixture(scope="module")
 def nbns():
     """The instructor's functions and the notebook's given layers."""
     import jupytext
@@ -46,11 +56,12 @@ def defined(code, ns=None, name=None):
     return space[name] if name else space
 
 
-def judged(checks, name, *fns, points=10):
-    """(score, verdict text) of check ``name`` on ``fns``: recorded, then replayed."""
+def judged(checks, name, *fns, points=10, recorder=None):
+    """(score, verdict text) of check ``name`` on ``fns``: recorded (by ``recorder``, default
+    ``checks``), then replayed by ``checks``."""
     sink = []
     with record.capturing(sink):
-        getattr(checks, name)(*fns)
+        getattr(recorder or checks, name)(*fns)
     assert len(sink) == 1
     judge.LAST["verdict"] = None
     with record.replaying(sink[0]):
@@ -140,3 +151,26 @@ def test_verdicts_do_not_repeat_text_a_student_put_in_a_result(checks):
     for name, fn in (("check_cnn_gradient", cnn_loss), ("check_cnn_accuracy", train_cnn)):
         score, text = judged(checks, name, fn)
         assert score == 0 and "def ref_conv2d_forward" not in text and "leaked" not in text, text
+
+
+def test_no_expected_result_is_in_the_kernel_during_the_layer_checks(checks, kernel_checks, nbns):
+    """The hand-written expected dx of the max-pool tie cases were data of the hidden cases
+    (in the kernel): a function that took the array named `expected` from its caller's frame
+    earned the ties group (7 of 20 points with the unchanged group, for a blank notebook)."""
+    import sys
+
+    def maxpool2d_backward(dout, cache):
+        frame = sys._getframe(1)
+        while frame is not None:
+            found = frame.f_locals.get("expected")
+            if isinstance(found, np.ndarray) and found.shape == np.shape(cache[0]):
+                return found.copy()
+            frame = frame.f_back
+        return np.zeros(np.shape(cache[0]))
+
+    def maxpool2d_forward(x, kernel_size, stride=None):
+        return nbns["maxpool2d_forward"](x, kernel_size, stride)[0], (x,)
+
+    score, text = judged(checks, "check_maxpool2d_backward", maxpool2d_forward,
+                         maxpool2d_backward, points=20, recorder=kernel_checks)
+    assert score == 0, text
