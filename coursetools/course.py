@@ -113,6 +113,27 @@ class Course:
             raise CourseError(f"{what} failed: {detail} (full log: {self.relative(self.log_path(log_name))})")
         return lines
 
+    # --- course operations (collect, exchange, deadlines, exports) ---------------
+    def nbgrader_config(self):
+        """The course's nbgrader_config.py as a traitlets Config (read once per Course)."""
+        if getattr(self, "_config", None) is None:
+            from traitlets.config.loader import PyFileConfigLoader
+
+            self._config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        return self._config
+
+    def course_id(self):
+        """nbgrader's CourseDirectory.course_id of this course (the exchange folder's name)."""
+        from nbgrader.coursedir import CourseDirectory
+
+        return CourseDirectory(config=self.nbgrader_config()).course_id
+
+    def course_gradebook(self):
+        """The gradebook opened under the course's own course id (never a stray course row)."""
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self.db_url(), course_id=self.course_id() or "default_course")
+
     def db_url(self):
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
