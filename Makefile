@@ -18,6 +18,20 @@ CLUSTER ?=
 DB ?=
 SCHEDULER_PORT ?= 8786
 
+# Course operations (docs/course-operations.md): LMS=auto|canvas|moodle|blackboard|plain for
+# FROM= downloads; ROSTER=<csv> (default: roster.csv when present); EXCHANGE=<dir> (default:
+# c.Exchange.root in nbgrader_config.py, the course's exchange/); DUE="2026-12-01 23:59 Europe/Berlin";
+# FORMAT=csv|canvas|moodle|gradescope; PUBLISH=1 (make release also publishes); FORCE=1.
+LMS ?= auto
+ROSTER ?=
+EXCHANGE ?=
+DUE ?=
+FORMAT ?= csv
+PUBLISH ?=
+FORCE ?=
+OPS_ROSTER = --roster "$(ROSTER)"
+OPS_EXCHANGE = --exchange "$(EXCHANGE)"
+
 PYTHON3 ?= python3
 VENV_ABS := $(abspath $(VENV))
 PY := $(VENV_ABS)/bin/python
@@ -34,11 +48,11 @@ export COURSE_DB_ROOT := $(CURDIR)
 endif
 TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT)
 
-.PHONY: sandbox postgres help env release validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test clean distclean
+.PHONY: sandbox postgres help env release validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test clean distclean publish return-feedback due roster
 
 help: ## list the targets
 	@echo "usage: make <target> [ASSIGNMENT=$(ASSIGNMENT)]"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 19
 
 env: $(STAMP) ## create/refresh .venv from requirements.txt (every target does this first)
 
@@ -65,29 +79,42 @@ sandbox: ## install bubblewrap for the grading sandbox if it is missing (root + 
 	      || { echo "error: apt-get install bubblewrap failed; see logs/apt-bubblewrap.log" >&2; exit 1; }; \
 	  else echo "note: bubblewrap (bwrap) is not installed; grading needs it: sudo apt-get install bubblewrap" >&2; fi; fi
 
-release: $(STAMP) ## build release/<a>/ from source/<a>/*.py (commit the result)
+release: $(STAMP) ## build release/<a>/ from source/<a>/*.py (commit the result; PUBLISH=1 also publishes)
 	@$(TOOL) release
+	@$(if $(strip $(PUBLISH)),$(TOOL) publish $(OPS_EXCHANGE) $(if $(strip $(FORCE)),--force),true)
+
+publish: release ## nbgrader release_assignment into the exchange (EXCHANGE=<dir>; FORCE=1 replaces)
+	@$(TOOL) publish $(OPS_EXCHANGE) $(if $(strip $(FORCE)),--force)
 
 validate: release sandbox ## instructor solution earns every point, the blank release none
 	@$(TOOL) validate
 
-collect: release ## LMS download FROM=<folder or .zip> -> submitted/<student>/<a>/
-	@$(TOOL) collect --from "$(FROM)"
+collect: release ## FROM=<zip|folder> [LMS=canvas|moodle|blackboard|plain] [ROSTER=], or the exchange -> submitted/
+	@$(TOOL) collect --from "$(FROM)" --lms "$(LMS)" $(OPS_ROSTER) $(OPS_EXCHANGE)
 
 grade: release sandbox ## autograde every collected submission (JOBS=N at once, CLUSTER=...), then a summary
 	@$(TOOL) grade --jobs "$(JOBS)" --cluster "$(CLUSTER)"
 
-summary: $(STAMP) ## the grade summary again, without grading
-	@$(TOOL) summary
+summary: $(STAMP) ## the grade summary again: scores, late, could not be graded, no submission (ROSTER=)
+	@$(TOOL) summary $(OPS_ROSTER)
 
 feedback: $(STAMP) ## HTML feedback per student in feedback/
 	@$(TOOL) feedback
 
-export: $(STAMP) ## all grades of the gradebook -> grades.csv
-	@$(TOOL) export
+export: $(STAMP) ## FORMAT=csv (grades.csv) | canvas | moodle | gradescope (grades-<lms>-<a>.csv)
+	@$(TOOL) export --format "$(FORMAT)" $(OPS_ROSTER)
+
+return-feedback: $(STAMP) ## nbgrader release_feedback: students fetch their feedback from the exchange
+	@$(TOOL) return-feedback $(OPS_EXCHANGE)
+
+due: $(STAMP) ## show the due date, or set it: DUE="2026-12-01 23:59 Europe/Berlin" (DUE=none clears)
+	@$(TOOL) due --due "$(DUE)"
+
+roster: $(STAMP) ## check ROSTER=<csv> (default roster.csv) and import it into the gradebook
+	@$(TOOL) roster $(OPS_ROSTER)
 
 report: $(STAMP) ## class report: pass rate per test, score histogram, late and failed -> reports/class-<a>/
-	@$(TOOL) report
+	@$(TOOL) report $(OPS_ROSTER)
 
 demo: $(STAMP) sandbox ## a simulated class through collect, grade, feedback, export (in demo/)
 	@$(TOOL) demo
@@ -129,7 +156,7 @@ test: $(STAMP) sandbox postgres ## run gradebook_tests/ (end to end through real
 	@$(PY) -m pytest gradebook_tests $(PYTEST_ARGS)
 
 clean: ## remove generated data: autograded/ feedback/ grades.csv build/ demo/ logs/
-	rm -rf autograded feedback grades.csv build demo logs downloaded/*/extracted
+	rm -rf autograded feedback grades.csv grades-*.csv build demo logs downloaded/*/extracted downloaded/*/staging
 
 distclean: clean ## also remove collected submissions, the gradebook and .venv (asks first)
 	@read -r -p "delete submitted/, downloaded/, gradebook.db and $(VENV)? [y/N] " ok && [ "$$ok" = y ]

@@ -80,3 +80,27 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# ---- Course operations: the exchange, deadlines, late work, LMS downloads and exports ----
+# (docs/course-operations.md; coursetools/intake/, coursetools/late.py, coursetools/grade_export.py)
+# The nbgrader exchange of `make publish`, `make collect` (without FROM) and
+# `make return-feedback`: a course-local folder to try the whole cycle on one machine. On a
+# shared JupyterHub use the hub's exchange, the c.Exchange.root of the students' nbgrader
+# config (or EXCHANGE=<dir> on the make command line).
+c.Exchange.root = os.path.join(ROOT, "exchange")
+# Late work: `make due` records the due date in the gradebook; nbgrader's AssignLatePenalties
+# asks this plugin for the penalty of each late notebook. penalty_method: none | zero |
+# per_hour | per_day (penalty_percent of the notebook's points per started hour or day, at
+# most max_penalty_percent; grace_minutes of lateness forgiven).
+c.AssignLatePenalties.plugin_class = "coursetools.late.LatePolicy"
+c.LatePolicy.penalty_method = "per_day"
+c.LatePolicy.penalty_percent = 10.0
+c.LatePolicy.max_penalty_percent = 50.0
+c.LatePolicy.grace_minutes = 0.0
+# LMS downloads (`make collect FROM=...`): the time zone of Blackboard's attempt times, and
+# caps on what a download may unpack to (c.Intake.max_entries, max_notebook_bytes,
+# max_unpacked_bytes).
+c.Intake.lms_timezone = "UTC"
+# `make export FORMAT=canvas`: each assignment's Canvas gradebook column, as Canvas names it
+# in its own gradebook export: {"spatial": "Spatial operations (4711)"}.
+c.LmsExport.canvas_columns = {}

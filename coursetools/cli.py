@@ -37,6 +37,17 @@ def _jobs(text):
     return int(text)
 
 
+def _operations_arguments(parser, lms=False, roster=False, exchange=False):
+    """The Makefile's LMS=, ROSTER= and EXCHANGE= (empty: the course's defaults)."""
+    if lms:
+        parser.add_argument("--lms", default="auto", help="auto | canvas | moodle | blackboard | plain")
+    if roster:
+        parser.add_argument("--roster", default="", help="roster CSV (default: roster.csv if present)")
+    if exchange:
+        parser.add_argument("--exchange", default="", help="exchange folder (default: c.Exchange.root)")
+    return parser
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m coursetools", description=__doc__)
     parser.add_argument("--root", default=".", help="course directory (default: .)")
@@ -44,15 +55,29 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("release", help="jupytext sources -> nbgrader source notebooks -> release/")
     sub.add_parser("validate", help="instructor solution earns all points, blank release none")
-    p = sub.add_parser("collect", help="LMS download (folder or zip) -> submitted/")
+    p = sub.add_parser("collect", help="LMS download (FROM=) or the nbgrader exchange -> submitted/")
     p.add_argument("--from", dest="source", default="")
+    _operations_arguments(p, lms=True, roster=True, exchange=True)
     p = sub.add_parser("grade", help="nbgrader autograde every collected submission, then a summary")
     p.add_argument("--jobs", default="", help="students graded at once (default: number of cores)")
     p.add_argument("--cluster", default="", help="dask | tcp://scheduler:8786 | slurm | pbs | ...")
-    sub.add_parser("summary", help="the grade summary only")
+    _operations_arguments(sub.add_parser("summary", help="the grade summary only"), roster=True)
     sub.add_parser("feedback", help="HTML feedback per student")
-    sub.add_parser("export", help="grades.csv")
-    sub.add_parser("report", help="class report: pass rate per test, score distribution, late, failed")
+    p = sub.add_parser("export", help="grades.csv, or an LMS's grade import file")
+    p.add_argument("--format", default="csv", help="csv | canvas | moodle | gradescope")
+    _operations_arguments(p, roster=True)
+    _operations_arguments(sub.add_parser(
+        "report", help="class report: pass rate per test, score distribution, late, failed"), roster=True)
+    # course operations: the nbgrader exchange, due dates, rosters (docs/course-operations.md)
+    p = sub.add_parser("publish", help="nbgrader release_assignment into the exchange")
+    p.add_argument("--force", action="store_true", help="replace an assignment already published")
+    _operations_arguments(p, exchange=True)
+    _operations_arguments(sub.add_parser(
+        "return-feedback", help="nbgrader release_feedback through the exchange"), exchange=True)
+    p = sub.add_parser("due", help="show or set the assignment's due date (in the gradebook)")
+    p.add_argument("--due", default="", help='"2026-12-01 23:59 Europe/Berlin", or none')
+    _operations_arguments(sub.add_parser(
+        "roster", help="check the roster and import it into the gradebook"), roster=True)
     sub.add_parser("demo", help="a simulated class through the whole cycle in demo/")
     p = sub.add_parser("lab", help="JupyterLab on a scratch copy of the release")
     p.add_argument("--reset", action="store_true")
@@ -79,23 +104,51 @@ def run(args):
     elif args.command == "validate":
         release.validate(course)
     elif args.command == "collect":
-        collect.collect(course, args.source)
+        collect.collect(course, args.source.strip(), args.lms, args.roster.strip(), args.exchange.strip())
     elif args.command == "grade":
         grading.grade(course, jobs=_jobs(args.jobs), cluster=args.cluster.strip())
     elif args.command == "summary":
-        grading.summary(course)
+        grading.summary(course, roster=_roster(course, args))
     elif args.command == "feedback":
         grading.feedback(course)
     elif args.command == "export":
-        grading.export(course)
+        grading.export(course, fmt=args.format.strip() or "csv", roster=_roster(course, args))
     elif args.command == "report":
         from coursetools import report
 
-        report.report(course)
+        report.report(course, roster=_roster(course, args))
+    elif args.command in ("publish", "return-feedback", "due", "roster"):
+        _operations(course, args)
     elif args.command == "demo":
         demo.demo(course)
     elif args.command == "lab":
         _lab(course, reset=args.reset, dry_run=args.dry_run, extra=args.extra)
+
+
+def _roster(course, args):
+    from coursetools.intake import roster
+
+    return roster.find(course, args.roster.strip())
+
+
+def _operations(course, args):
+    """publish, return-feedback, due, roster (docs/course-operations.md)."""
+    from coursetools import deadlines
+    from coursetools.intake import exchange, roster
+
+    if args.command == "publish":
+        exchange.publish(course, args.exchange.strip(), force=args.force)
+    elif args.command == "return-feedback":
+        exchange.return_feedback(course, args.exchange.strip())
+    elif args.command == "due":
+        deadlines.set_due(course, args.due)
+    elif args.command == "roster":
+        found = roster.find(course, args.roster.strip())
+        if found is None:
+            raise CourseError("no roster: give ROSTER=<file.csv> or put roster.csv in the course "
+                              "folder (columns: docs/course-operations.md, 'Rosters')")
+        course.require_gradebook_assignment()
+        roster.import_into_gradebook(course, found)
 
 
 def main(argv=None):
