@@ -58,7 +58,9 @@ class Course:
         base = self.path("submitted")
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if (p / self.assignment).is_dir())
+        # dot folders are the course's own (submitted/.history/, .grading/): never students
+        return sorted(p.name for p in base.iterdir()
+                      if not p.name.startswith(".") and (p / self.assignment).is_dir())
 
     # --- nbgrader -----------------------------------------------------------
     def env(self):

@@ -21,7 +21,6 @@ column the LMS ignores, a status saying why.
 """
 
 import csv
-from pathlib import Path
 
 from traitlets import Dict
 from traitlets.config import Configurable

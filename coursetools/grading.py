@@ -62,6 +62,9 @@ def grade(course, jobs=None, cluster="", log=print):
     mode = sandbox_mode()
     notebooks = course.release_notebooks()
     course.require_gradebook_assignment()
+    from coursetools.late import policy
+
+    policy(course)  # a late policy nbgrader cannot take fails here once, not once per student
     students = course.submitted_students()
     if not students:
         raise CourseError(

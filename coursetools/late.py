@@ -81,7 +81,19 @@ class LatePolicy(LateSubmissionPlugin):
 
 
 def policy(course):
-    """The LatePolicy configured in the course's nbgrader_config.py (none if another plugin)."""
+    """The LatePolicy configured in the course's nbgrader_config.py (None if another plugin);
+    CourseError (one line) for a setting it cannot take."""
+    from traitlets import TraitError
+
+    from coursetools.errors import CourseError
+
+    try:
+        return _policy(course)
+    except TraitError as exc:
+        raise CourseError(f"nbgrader_config.py, c.LatePolicy: {exc}") from None
+
+
+def _policy(course):
     config = course.nbgrader_config()
     plugin = config.AssignLatePenalties.get("plugin_class", None)
     name = plugin if isinstance(plugin, str) else getattr(plugin, "__module__", "") + "." + \

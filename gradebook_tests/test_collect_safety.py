@@ -8,10 +8,8 @@ everything is refused (submitted/ and the gradebook byte for byte unchanged).
 """
 
 import hashlib
-import io
 import os
 import stat
-import zipfile
 
 import pytest
 
@@ -254,3 +252,56 @@ def test_a_bad_roster_is_one_clear_line(course, nbs, tmp_path, roster, message):
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
     assert out.returncode == 1 and len(errors) == 1 and message in errors[0], out.stderr
     assert not (course / "submitted").exists()
+
+
+def test_without_a_roster_the_lms_ids_are_the_student_ids(course, nbs, tmp_path):
+    from lms_downloads import canvas_download
+
+    out = collect(course, canvas_download(tmp_path / "submissions.zip", nbs))
+    assert "collected 3 submission(s) of spatial into submitted/: 1001, 1002, 1003" in out.stdout, out.stdout
+    out = collect(course, write_zip(tmp_path / "moodle.zip", [
+        ("Jane Roe_11_assignsubmission_file_/spatial.ipynb", nbs["blank"]),
+        ("Jane Roe_12_assignsubmission_file_/spatial.ipynb", nbs["solved"]),
+        ("Zoë Müller_13_assignsubmission_file_/spatial.ipynb", nbs["partial"])]))
+    assert "collected 1 submission(s) of spatial into submitted/: zoe.muller" in out.stdout, out.stdout
+    why = refused(out)
+    assert len(why) == 2 and all("student id 'jane.roe' would be given to 2 different LMS students "
+                                 "(Jane Roe (Moodle participant 11); Jane Roe (Moodle participant 12))"
+                                 in reason for reason in why.values()), why
+
+
+def test_detection_is_reported_and_an_explicit_lms_refuses_other_names(course, nbs, tmp_path):
+    download = write_zip(tmp_path / "dl.zip", [("alice.ipynb", nbs["blank"]),
+                                                ("roejane_1001_5001_spatial.ipynb", nbs["blank"])])
+    out = collect(course, download, "--lms", "canvas")
+    assert out.stdout.startswith("collect spatial from dl.zip: LMS=canvas: reading Canvas file names")
+    assert refused(out)["alice.ipynb"].startswith("not named like a Canvas download")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("make", "due", "DUE=next friday"), "error: DUE='next friday' is not a date, time and time zone"),
+    (("make", "export", "FORMAT=xlsx"), "error: unknown FORMAT=xlsx"),
+    (("make", "return-feedback"), "error: no nbgrader exchange at"),
+    (("make", "roster"), "error: no roster: give ROSTER=<file.csv>"),
+    (("make", "roster", "ROSTER=missing.csv"), "error: ROSTER="),
+    (("tool", "collect", "--from", "nbgrader_config.py"), "error: "),
+    (("tool", "collect", "--from", "release/spatial/spatial.ipynb", "--lms", "sakai"), "error: unknown LMS=sakai"),
+    (("tool", "collect"), "error: nothing to collect: no nbgrader exchange at"),
+    (("tool", "publish", "--exchange", "/proc/no/such/exchange"), "error: cannot create the exchange"),
+])
+def test_bad_input_to_the_new_targets_is_one_clear_line(course, args, message):
+    from conftest import make
+
+    out = make(course, *args[1:], check=False) if args[0] == "make" else \
+        coursetools(course, *args[1:], check=False)
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert out.returncode != 0 and len(errors) == 1 and errors[0].startswith(message), out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_help_lists_the_new_targets():
+    from conftest import REPO, make
+
+    listed = make(REPO, "help").stdout
+    for target in ("publish", "return-feedback", "due", "roster", "collect", "export"):
+        assert f"\n  {target} " in listed, listed

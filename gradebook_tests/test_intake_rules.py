@@ -4,7 +4,7 @@ LMS file names as the LMSs write them (sources in each coursetools/intake/lms/ m
 roster matching, due dates with time zones, and the late penalty's arithmetic.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -180,3 +180,24 @@ def test_student_id_rule_is_one_rule():
     for bad in ("a*", "-x", "Jane Doe", "a/b", "", "ä"):
         assert not student_ids.is_valid(bad), bad
     assert student_ids.problem("Jane Doe").startswith("'Jane Doe' cannot be a student id")
+
+
+def test_a_late_policy_nbgrader_cannot_take_is_one_clear_error(tmp_path):
+    from conftest import REPO
+    from coursetools.course import Course
+    from coursetools.late import describe_policy
+
+    (tmp_path / "nbgrader_config.py").write_text(
+        (REPO / "nbgrader_config.py").read_text() + '\nc.LatePolicy.penalty_method = "per_week"\n')
+    with pytest.raises(CourseError, match=r"c.LatePolicy: .*per_week"):
+        describe_policy(Course(tmp_path, "spatial"))
+
+
+def test_exchange_users_map_through_hub_user_or_id(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("id,hub_user\njroe,jane\nbob,\n")
+    roster = load(path)
+    assert roster.student_id("exchange", "jane", "jane") == ("jroe", None)
+    assert roster.student_id("exchange", "bob", "bob") == ("bob", None)
+    assert roster.student_id("exchange", "jroe", "jroe")[0] is None  # jroe logs in as jane
+    assert roster.student_id("exchange", "eve", "eve")[1] == "eve is not in the roster r.csv (column hub_user or id)"

@@ -24,7 +24,7 @@ def run_term(root, download, roster, fmt, lms="auto", due=True):
     if due:
         out["due"] = make(root, "due", DUE)
     out["collect"] = make(root, "collect", f"FROM={download}", f"LMS={lms}")
-    for step in ("grade", "feedback", "summary"):
+    for step in ("grade", "feedback", "summary", "report"):
         out[step] = make(root, step)
     out["export"] = make(root, "export", f"FORMAT={fmt}")
     return out
@@ -124,6 +124,14 @@ def test_a_submission_that_could_not_be_graded_stays_listed(blackboard):
         assert len(lines) == 1 and "spatial.ipynb is not a valid notebook" in lines[0], out[step].stdout
     assert "no submission (1 on the roster): lott" in out["summary"].stdout
     assert "feedback: 3 HTML page(s)" in out["feedback"].stdout
+
+
+def test_report_shows_lateness_penalty_and_who_has_no_grade(blackboard):
+    root, _ = blackboard
+    md = (root / "reports" / "class-spatial" / "report.md").read_text(encoding="utf-8")
+    assert "| zmuller | 9 h 31 min | 2026-12-02 08:30 | 16 | 84 / 160 |" in md, md
+    assert re.search(r"^- kberg: spatial.ipynb is not a valid notebook", md, re.M), md
+    assert "## No submission (1)" in md and "\n- lott\n" in md, md
 
 
 def test_gradescope_export_matches_expected(blackboard):

@@ -16,7 +16,6 @@ hubs where every user is the same Unix user, e.g. 'jovyan' in containers, turn i
 """
 
 import os
-import shutil
 import stat
 from collections import defaultdict
 from pathlib import Path
@@ -50,10 +49,16 @@ def publish(course, given, force=False, log=print):
     course.require_gradebook_assignment()
     exchange = root(course, given)
     if not exchange.exists():
-        exchange.mkdir(parents=True)
-        exchange.chmod(0o1777)  # every student writes here (nbgrader's documented set-up)
+        try:
+            exchange.mkdir(parents=True)
+            exchange.chmod(0o1777)  # every student writes here (nbgrader's documented set-up)
+        except OSError as exc:
+            raise CourseError(f"cannot create the exchange {exchange}: {exc.strerror or exc} "
+                              "(EXCHANGE=<dir> or c.Exchange.root in nbgrader_config.py)") from None
         log(f"created the exchange {exchange} (mode 1777: every user may write, as nbgrader "
             "needs; on a shared hub create it once as its admin)")
+    elif mode_note(exchange):
+        log(mode_note(exchange))
     course_id = course.course_id()
     outbound = exchange / course_id / "outbound" / course.assignment
     if outbound.exists() and not force:
@@ -187,8 +192,3 @@ def mode_note(path):
         return (f"note: {path} is mode {mode:o}: students cannot submit unless it is writable "
                 "by them (chmod 1777, or a group they share with groupshared)")
     return ""
-
-
-def remove_staging(staging):
-    if staging.exists():
-        shutil.rmtree(staging)
