@@ -8,6 +8,11 @@ ASSIGNMENT ?= spatial
 VENV ?= .venv
 FROM ?=
 PYTEST_ARGS ?=
+TESTS ?= gradebook_tests
+# unit tests of the grading perimeter and of the checks framework, and the other tests that
+# grade nothing: seconds each, no sandbox (docs/testing.md)
+FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py \
+	test_perimeter_repair.py test_checks.py test_reference.py test_docs.py test_report.py)
 # UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)
 UNSANDBOXED ?=
 # Grading at scale (docs/grading-at-scale.md): JOBS students at once (default: the number of
@@ -30,7 +35,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT) $(if $(strip $(DB)),--db '$(strip $(DB))') \
 	$(if $(strip $(UNSANDBOXED)),--unsandboxed)
 
-.PHONY: sandbox postgres help env release validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test clean distclean
+.PHONY: sandbox postgres help env release validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test test-fast clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [ASSIGNMENT=$(ASSIGNMENT)]"
@@ -121,8 +126,11 @@ postgres: ## install the PostgreSQL server the tests start (root + apt-get)
 	      || { echo "error: apt-get install postgresql failed; see logs/apt-postgresql.log" >&2; exit 1; }; \
 	  else echo "note: the PostgreSQL server is not installed; its test needs it: sudo apt-get install postgresql" >&2; fi; fi
 
-test: $(STAMP) sandbox postgres ## run gradebook_tests/ (end to end through real nbgrader)
-	@$(PY) -m pytest gradebook_tests $(PYTEST_ARGS)
+test: $(STAMP) sandbox postgres ## run gradebook_tests/ (end to end through real nbgrader); TESTS= narrows it
+	@$(PY) -m pytest $(TESTS) $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the fast tests, for every edit: perimeter units, checks, reference, docs (~1 min, no sandbox)
+	@$(PY) -m pytest $(FAST_TESTS) -q $(PYTEST_ARGS)
 
 # Empty the student-data folders $(1) but keep the README.md file that explains each of them
 # (a folder named README.md is a student's and goes too).

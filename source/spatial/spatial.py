@@ -32,24 +32,10 @@
 # or a pair `(along H, along W)`. Forward functions return `(out, cache)`; the backward
 # function of the same layer receives that `cache` back and may store in it whatever it needs.
 #
-# **Points (160 in total: part 1 = 100, part 2 = 60)**
+# **Points ({total_points} in total)**: part 1 is sections 1-6, part 2 sections 7-12. Each hidden test
+# groups its cases; a group you pass earns its share of the points.
 #
-# | function | points |
-# |---|---|
-# | `conv2d_forward` | 20 |
-# | `conv2d_backward` | 25 |
-# | `maxpool2d_forward` | 15 |
-# | `maxpool2d_backward` | 20 |
-# | `flatten_forward` | 10 |
-# | `flatten_backward` | 10 |
-# | **part 1 (sections 1-6)** | **100** |
-# | `im2col` | 10 |
-# | `col2im` | 10 |
-# | `conv2d_forward_fast` (values and speed) | 10 |
-# | `conv2d_backward_fast` (values and speed) | 10 |
-# | `cnn_loss` (gradient check of the whole network) | 10 |
-# | `train_cnn` (held-out accuracy of at least 95%) | 10 |
-# | **part 2 (sections 7-12)** | **60** |
+# <!-- points table -->
 #
 # Part 2 makes the convolution fast (im2col: one matrix multiplication) and trains a small CNN on
 # handwritten digits with your layers. Its two fast convolution functions must be vectorised: their
@@ -66,7 +52,9 @@
 #    strides, paddings, ties and integer inputs than the visible tests, so test your code on
 #    your own examples too.
 # 4. **Never modify your inputs** (`x`, `w`, `b`, `dout`) or the `cache` in place; create new
-#    arrays. Integer inputs must give floating-point results.
+#    arrays. Integer inputs: like PyTorch, a forward pass may return integers or floats as long
+#    as the values are exact; a gradient must never be truncated: build gradient buffers as float
+#    (`np.zeros(x.shape)`), not `np.zeros_like(x)` of an integer `x`.
 # 5. Loops over output positions, kernel offsets or filters are perfectly fine; correctness first.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -113,7 +101,7 @@ def expect_close(name, got, expected, hint, atol=1e-8):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 1. Convolution: forward pass (20 points)
+# ## 1. Convolution: forward pass ({points:conv2d_forward_hidden} points)
 #
 # A convolution layer holds `F` filters. Filter `f` is a small `C x KH x KW` block of weights.
 # It is laid over a `KH x KW` window of the (zero-padded) input, multiplied element-wise with
@@ -169,7 +157,7 @@ def expect_close(name, got, expected, hint, atol=1e-8):
 # * `out[0, 0] = 1 + 1 + 2*2 - 6 = 0`, `out[0, 1] = 1 + 2 + 2*3 - 7 = 2`, `out[0, 2] = 1 + 3 + 8 - 8 = 4`,
 # * `out[1, 0] = 1 + 5 + 12 - 10 = 8`, `out[1, 1] = 1 + 6 + 14 - 11 = 10`, `out[1, 2] = 1 + 7 + 16 - 12 = 12`.
 #
-# So `out = [[0, 2, 4], [8, 10, 12]]` (a float array, although `x` and `w` are integers).
+# So `out = [[0, 2, 4], [8, 10, 12]]` (exact integers here: a float or an integer array are both right).
 # With the flipped kernel `[[-1, 0], [2, 1]]` you would get `out[0, 0] = 1 - 1 + 10 + 6 = 16`.
 #
 # **Cache**: store what the backward pass needs, e.g. `(x, w, b, stride, padding)`.
@@ -243,19 +231,16 @@ expect_close("conv2d_forward worked example", out_demo,
              [[[[0.0, 2.0, 4.0], [8.0, 10.0, 12.0]]]],
              "cross-correlation without flipping the kernel: "
              "out[i, j] = b + sum_{u,v} w[u, v] * x[i + u, j + v].")
-assert np.asarray(out_demo).dtype.kind == "f", (
-    f"conv2d_forward: integer inputs must give a float array, got dtype {np.asarray(out_demo).dtype}. "
-    "Likely cause: out allocated with np.zeros_like(x); use np.zeros((N, F, Ho, Wo)).")
 print("conv2d_forward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_forward_hidden", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_forward (20 points) run when your notebook is graded.
+# Hidden tests for conv2d_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_forward(conv2d_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 2. Convolution: backward pass (25 points)
+# ## 2. Convolution: backward pass ({points:conv2d_backward_hidden} points)
 #
 # Given `dout = dL/dout` (shape `(N, F, Ho, Wo)`), compute `dx`, `dw`, `db`.
 # Start from the forward formula and look at **one** output number:
@@ -383,13 +368,13 @@ expect_close("conv2d_backward db (worked example)", db_demo, [3.0],
 print("conv2d_backward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_backward_hidden", "locked": true, "points": 25, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_backward (25 points) run when your notebook is graded.
+# Hidden tests for conv2d_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_backward(conv2d_forward, conv2d_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 3. Max pooling: forward pass (15 points)
+# ## 3. Max pooling: forward pass ({points:maxpool2d_forward_hidden} points)
 #
 # Max pooling keeps the largest value of every `kh x kw` window, for each sample and each
 # channel separately (channels are **not** mixed, `C` stays `C`); it has no weights:
@@ -403,7 +388,7 @@ _grader.check_conv2d_backward(conv2d_forward, conv2d_backward)
 #   kernel 2, stride 2, `Ho = (5 - 2)//2 + 1 = 2`; windows cover rows 0-3 and columns 0-3,
 #   and row 4 / column 4 never reach the output.
 # * `kernel_size=(2, 3)`, `stride=(1, 2)` mean 2 rows x 3 columns, stepping 1 row / 2 columns.
-# * The result is a float array, also for integer `x`.
+# * For integer `x` the result may be integer or float (the values are exact either way).
 #
 # **Worked example** (the visible test below), kernel 2, default stride 2:
 #
@@ -469,19 +454,16 @@ x_demo = np.array([[[[1, 3, 2, 0], [4, 2, 1, 5], [0, 1, 7, 2], [3, 3, 6, 6]]]])
 out_demo, _ = maxpool2d_forward(x_demo, 2)
 expect_close("maxpool2d_forward worked example", out_demo, [[[[4.0, 5.0], [3.0, 7.0]]]],
              "out[i, j] = max of the 2x2 window starting at (i*2, j*2).")
-assert np.asarray(out_demo).dtype.kind == "f", (
-    f"maxpool2d_forward: integer input must give a float array, got dtype {np.asarray(out_demo).dtype}. "
-    "Likely cause: out allocated with np.zeros_like(x); use np.zeros((N, C, Ho, Wo)).")
 print("maxpool2d_forward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "maxpool2d_forward_hidden", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for maxpool2d_forward (15 points) run when your notebook is graded.
+# Hidden tests for maxpool2d_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_maxpool2d_forward(maxpool2d_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 4. Max pooling: backward pass (20 points)
+# ## 4. Max pooling: backward pass ({points:maxpool2d_backward_hidden} points)
 #
 # `out[n, c, i, j]` equals one element of its window, the maximum; the other elements do not
 # influence it. So its derivative is 1 for that element and 0 for all others, and the chain
@@ -576,13 +558,13 @@ expect_close("maxpool2d_backward worked example", dx_demo,
 print("maxpool2d_backward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "maxpool2d_backward_hidden", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for maxpool2d_backward (20 points) run when your notebook is graded.
+# Hidden tests for maxpool2d_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_maxpool2d_backward(maxpool2d_forward, maxpool2d_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5. Flatten: forward pass (10 points)
+# ## 5. Flatten: forward pass ({points:flatten_forward_hidden} points)
 #
 # A dense layer expects one vector per sample, so the feature maps `(N, C, H, W)` become a
 # matrix `(N, D)` with `D = C*H*W`, in **C order** (channel, then row, then column; the last
@@ -639,13 +621,13 @@ expect_close("flatten_forward worked example", out_demo,
 print("flatten_forward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "flatten_forward_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for flatten_forward (10 points) run when your notebook is graded.
+# Hidden tests for flatten_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_flatten_forward(flatten_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 6. Flatten: backward pass (10 points)
+# ## 6. Flatten: backward pass ({points:flatten_backward_hidden} points)
 #
 # Flatten only moves numbers around: `out[n, (c*H + h)*W + w]` **is** `x[n, c, h, w]`. So the
 # gradient of `x[n, c, h, w]` is `dout[n, (c*H + h)*W + w]`, i.e. `dout` reshaped back to `x`'s
@@ -691,13 +673,13 @@ expect_close("flatten_backward worked example", dx_demo,
 print("flatten_backward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "flatten_backward_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for flatten_backward (10 points) run when your notebook is graded.
+# Hidden tests for flatten_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_flatten_backward(flatten_forward, flatten_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# # Part 2: fast convolution (im2col) and a CNN that learns (60 points)
+# # Part 2: fast convolution (im2col) and a CNN that learns ({points:im2col_hidden+col2im_hidden+conv2d_forward_fast_hidden+conv2d_backward_fast_hidden+cnn_gradient_hidden+cnn_accuracy_hidden} points)
 #
 # Your part-1 `conv2d_forward` runs a Python loop over every output position (and filter). Each
 # iteration does very little arithmetic, so almost all the time goes into the Python
@@ -803,7 +785,7 @@ except ValueError as err:
     print("writing into the read-only view is refused:", err)
 
 # %% [markdown]
-# ## 8. im2col: every window becomes one row (10 points)
+# ## 8. im2col: every window becomes one row ({points:im2col_hidden} points)
 #
 # `im2col` ("image to columns") copies the windows into a 2-D matrix `cols`:
 #
@@ -924,13 +906,13 @@ expect_close("im2col worked example (padding 1)",
 print("im2col: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "im2col_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for im2col (10 points) run when your notebook is graded.
+# Hidden tests for im2col ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_im2col(im2col)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 9. col2im: back to the image, adding up the overlaps (10 points)
+# ## 9. col2im: back to the image, adding up the overlaps ({points:col2im_hidden} points)
 #
 # In the backward pass you receive `dcols = dL/dcols` (the shape of `cols`) and need
 # `dx = dL/dx`. Every entry of `cols` is a **copy** of one element of `xpad`, and an element that
@@ -1052,13 +1034,13 @@ assert abs(lhs_demo - rhs_demo) <= 1e-9 * (1 + abs(lhs_demo)), (
 print("col2im: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "col2im_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for col2im (10 points) run when your notebook is graded.
+# Hidden tests for col2im ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_col2im(col2im)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 10. Fast convolution, forward: one matrix multiplication (10 points)
+# ## 10. Fast convolution, forward: one matrix multiplication ({points:conv2d_forward_fast_hidden} points)
 #
 # Row `r = (n*Ho + i)*Wo + j` of `cols` is the window under `out[n, :, i, j]`, flattened in
 # `(c, kh, kw)` order, and row `f` of `w.reshape(F, -1)` is filter `f` flattened in the same
@@ -1171,9 +1153,6 @@ expect_close("conv2d_forward_fast worked example of section 1", out_demo,
              [[[[0.0, 2.0, 4.0], [8.0, 10.0, 12.0]]]],
              "cross-correlation without flipping the kernel; rows of cols in (n, i, j) order "
              "and columns in (c, kh, kw) order, like w.reshape(F, -1).")
-assert np.asarray(out_demo).dtype.kind == "f", (
-    f"conv2d_forward_fast: integer inputs must give a float array, got dtype "
-    f"{np.asarray(out_demo).dtype}. Likely cause: the padded input is not a float array.")
 
 # Two filters and two channels: a wrong reshape of the product mixes filters and positions
 x_demo = np.arange(1.0, 19.0).reshape(1, 2, 3, 3)
@@ -1187,13 +1166,13 @@ expect_close("conv2d_forward_fast 1x1 kernels (filter 0 = channel 0 + 0.5, filte
 print("conv2d_forward_fast: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_forward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_forward_fast (10 points: values and speed) run when your notebook is graded.
+# Hidden tests for conv2d_forward_fast ({points} points: values and speed) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_forward_fast(conv2d_forward_fast)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 11. Fast convolution, backward (10 points)
+# ## 11. Fast convolution, backward ({points:conv2d_backward_fast_hidden} points)
 #
 # The forward pass is `out2d = cols @ Wm.T + b` with `Wm = w.reshape(F, -1)`: a linear layer
 # applied to every row of `cols`. So the backward pass is that of a linear layer, followed by
@@ -1300,13 +1279,13 @@ expect_close("conv2d_backward_fast db (worked example)", db_demo, [3.0],
 print("conv2d_backward_fast: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_backward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_backward_fast (10 points: values and speed) run when your notebook is graded.
+# Hidden tests for conv2d_backward_fast ({points} points: values and speed) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 12. A CNN that learns to read digits (20 points)
+# ## 12. A CNN that learns to read digits ({points:cnn_gradient_hidden+cnn_accuracy_hidden} points)
 #
 # Time to use your layers. The file `digits.npz`, handed out with this notebook, holds 1,797
 # handwritten digits, 8 x 8 pixels with values 0 to 16 (the UCI "Optical Recognition of Handwritten
@@ -1390,7 +1369,7 @@ def init_cnn_params(seed=0):
     }
 
 # %% [markdown]
-# ### 12a. Loss and gradients of the whole network (10 points)
+# ### 12a. Loss and gradients of the whole network ({points:cnn_gradient_hidden} points)
 #
 # `cnn_loss(params, X, y)` runs the forward pass layer by layer, **keeping every cache**, then the
 # backward pass in **reverse order**, each layer receiving the gradient produced by the layer
@@ -1508,13 +1487,13 @@ _grader.install_reference(_grader_reference)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_gradient_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for cnn_loss (10 points: whole-network gradient check) run when your notebook is graded.
+# Hidden tests for cnn_loss ({points} points: whole-network gradient check) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_cnn_gradient(cnn_loss)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### 12b. Training with minibatch SGD (10 points)
+# ### 12b. Training with minibatch SGD ({points:cnn_accuracy_hidden} points)
 #
 # Stochastic gradient descent, plain: start from `init_cnn_params(seed)`, create **one** generator
 # `rng = np.random.default_rng(seed)` for the whole run, and for each of the `epochs` passes over
@@ -1603,7 +1582,7 @@ assert np.mean(loss_history[-20:]) < 0.5 * np.mean(loss_history[:20]), (
 print("train_cnn: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_accuracy_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for train_cnn (10 points: it learns digits it has never seen) run when your notebook is graded.
+# Hidden tests for train_cnn ({points} points: it learns digits it has never seen) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_cnn_accuracy(train_cnn)
 ### END HIDDEN TESTS
