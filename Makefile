@@ -8,9 +8,14 @@ ASSIGNMENT ?= spatial
 VENV ?= .venv
 FROM ?=
 PYTEST_ARGS ?=
-# UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; see README)
+TESTS ?= gradebook_tests
+# unit tests of the grading perimeter and of the checks framework, and the other tests that
+# grade nothing: seconds each, no sandbox (docs/testing.md)
+FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py \
+	test_perimeter_repair.py test_checks.py test_reference.py test_docs.py test_report.py)
+# UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)
 UNSANDBOXED ?=
-# Grading at scale (README "Grading at scale"): JOBS students at once (default: the number of
+# Grading at scale (docs/grading-at-scale.md): JOBS students at once (default: the number of
 # cores); CLUSTER= dask | tcp://<scheduler>:8786 | slurm | pbs | sge | lsf | htcondor;
 # DB= a SQLAlchemy URL of the gradebook (default: the SQLite file gradebook.db).
 JOBS ?=
@@ -39,16 +44,12 @@ STAMP := $(VENV_ABS)/.requirements.txt
 # nbgrader calls `alembic` by name: the environment's bin/ must come first on PATH.
 export PATH := $(VENV_ABS)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
-ifneq ($(strip $(UNSANDBOXED)),)
-export COURSE_UNSANDBOXED := 1
-endif
-ifneq ($(strip $(DB)),)
-export COURSE_DB_URL := $(strip $(DB))
-export COURSE_DB_ROOT := $(CURDIR)
-endif
-TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT)
+# Settings reach the course tools as options (coursetools/settings.py), never as variables
+# of the environment: they apply to this course folder only.
+TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT) $(if $(strip $(DB)),--db '$(strip $(DB))') \
+	$(if $(strip $(UNSANDBOXED)),--unsandboxed)
 
-.PHONY: sandbox postgres help env release validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test clean distclean publish return-feedback due roster
+.PHONY: sandbox postgres help env release validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test test-fast clean distclean publish return-feedback due roster
 
 help: ## list the targets
 	@echo "usage: make <target> [ASSIGNMENT=$(ASSIGNMENT)]"
@@ -122,7 +123,7 @@ demo: $(STAMP) sandbox ## a simulated class through collect, grade, feedback, ex
 lab: release ## JupyterLab on a scratch copy of the release in lab/ (RESET=1: fresh copy)
 	@$(TOOL) lab $(if $(RESET),--reset) $(if $(DRY_RUN),--dry-run) -- $(LAB_ARGS)
 
-# Several machines (README "Grading on several machines"): one scheduler, workers on every
+# Several machines (docs/grading-at-scale.md): one scheduler, workers on every
 # machine that sees this course folder at the same path, then `make grade CLUSTER=tcp://...`.
 scheduler: $(STAMP) ## run a Dask scheduler (port SCHEDULER_PORT=8786) for CLUSTER=tcp://<this host>:8786 (Ctrl-C stops it)
 	@PYTHONPATH="$(CURDIR)" $(VENV_ABS)/bin/dask scheduler --port $(SCHEDULER_PORT) --no-dashboard
@@ -135,10 +136,10 @@ worker: $(STAMP) sandbox ## run JOBS grading workers for the scheduler CLUSTER=t
 mutants: release sandbox ## grade every buggy submission of gradebook_tests/mutants.py -> reports/mutation-report.md
 	@$(PY) gradebook_tests/mutation_report.py
 
-bench: $(STAMP) ## time loop/fast conv vs torch and the BLAS bound; table into README.md
+bench: $(STAMP) ## time loop/fast conv vs torch and the BLAS bound -> reports/bench-conv.md
 	@$(PY) bench/conv_bench.py
 
-bench-grade: release sandbox ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2; table into README.md
+bench-grade: release sandbox ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2 -> reports/bench-grade.md
 	@$(PY) bench/grade_bench.py $(if $(N),--students $(N)) $(if $(strip $(JOBS)),--jobs $(JOBS))
 
 # The tests grade a class through a real PostgreSQL server (Debian package `postgresql`),
@@ -152,12 +153,23 @@ postgres: ## install the PostgreSQL server the tests start (root + apt-get)
 	      || { echo "error: apt-get install postgresql failed; see logs/apt-postgresql.log" >&2; exit 1; }; \
 	  else echo "note: the PostgreSQL server is not installed; its test needs it: sudo apt-get install postgresql" >&2; fi; fi
 
-test: $(STAMP) sandbox postgres ## run gradebook_tests/ (end to end through real nbgrader)
-	@$(PY) -m pytest gradebook_tests $(PYTEST_ARGS)
+test: $(STAMP) sandbox postgres ## run gradebook_tests/ (end to end through real nbgrader); TESTS= narrows it
+	@$(PY) -m pytest $(TESTS) $(PYTEST_ARGS)
 
-clean: ## remove generated data: autograded/ feedback/ grades.csv build/ demo/ logs/
-	rm -rf autograded feedback grades.csv grades-*.csv build demo logs downloaded/*/extracted downloaded/*/staging
+test-fast: $(STAMP) ## the fast tests, for every edit: perimeter units, checks, reference, docs (~1 min, no sandbox)
+	@$(PY) -m pytest $(FAST_TESTS) -q $(PYTEST_ARGS)
+
+# Empty the student-data folders $(1) but keep the README.md file that explains each of them
+# (a folder named README.md is a student's and goes too).
+empty_keeping_readme = for d in $(1); do if [ -d "$$d" ]; then \
+	  echo "emptying $$d/ (its README.md stays)"; \
+	  find "$$d" -mindepth 1 -maxdepth 1 ! \( -type f -name README.md \) -exec rm -rf {} + || exit 1; fi; done
+
+clean: ## remove generated data: autograded/ and feedback/ (README.md stays), grades*.csv build/ demo/ logs/
+	@$(call empty_keeping_readme,autograded feedback)
+	rm -rf grades.csv grades-*.csv build demo logs downloaded/*/extracted downloaded/*/staging
 
 distclean: clean ## also remove collected submissions, the gradebook and .venv (asks first)
 	@read -r -p "delete submitted/, downloaded/, gradebook.db and $(VENV)? [y/N] " ok && [ "$$ok" = y ]
-	rm -rf submitted downloaded gradebook.db "$(VENV_ABS)"
+	@$(call empty_keeping_readme,submitted)
+	rm -rf downloaded gradebook.db "$(VENV_ABS)"

@@ -7,15 +7,17 @@ from pathlib import Path
 
 from coursetools.errors import CourseError
 from coursetools.notebooks import source_files
+from coursetools.settings import Settings
 
 
 class Course:
     """One assignment of the course rooted at ``root`` (the folder of nbgrader_config.py)."""
 
-    def __init__(self, root, assignment, log_dir=None):
+    def __init__(self, root, assignment, log_dir=None, settings=None):
         self.root = Path(root).resolve()
         self.assignment = assignment
         self.log_dir = Path(log_dir) if log_dir else self.root / "logs"
+        self.settings = settings or Settings()
         if not (self.root / "nbgrader_config.py").is_file():
             raise CourseError(f"{self.root} is not a course directory (no nbgrader_config.py)")
         if not assignment or not all(ch.isalnum() or ch in "_-" for ch in assignment):
@@ -55,12 +57,17 @@ class Course:
         return names
 
     def submitted_students(self):
+        """Ids of the students with a folder submitted/<student>/<assignment>/.
+
+        Only folders count: submitted/ also holds files (its README.md) and the course's own
+        dot folders (.history/, .grading/), never students.
+        """
         base = self.path("submitted")
         if not base.is_dir():
             return []
         # dot folders are the course's own (submitted/.history/, .grading/): never students
         return sorted(p.name for p in base.iterdir()
-                      if not p.name.startswith(".") and (p / self.assignment).is_dir())
+                      if p.is_dir() and not p.name.startswith(".") and (p / self.assignment).is_dir())
 
     # --- nbgrader -----------------------------------------------------------
     def env(self):
@@ -94,7 +101,7 @@ class Course:
         lines = []
         with open(log, "w", encoding="utf-8") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "nbgrader", *args],
+                [sys.executable, "-m", "nbgrader", *args, *self.settings.nbgrader_options()],
                 cwd=self.root, env=self.env(), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             )
@@ -137,6 +144,9 @@ class Course:
         return Gradebook(self.db_url(), course_id=self.course_id() or "default_course")
 
     def db_url(self):
+        """The gradebook: DB= when given, else nbgrader_config.py's (default: gradebook.db)."""
+        if self.settings.db_url:
+            return self.settings.db_url
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
 

@@ -94,3 +94,25 @@ def coursetools(root, *args, check=True):
         raise AssertionError(f"coursetools {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def tiny_course_at(root):
+    """A course folder holding only the fixture assignment `tiny`, released (no `make`)."""
+    from coursetools import release
+    from coursetools.course import Course
+
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(FIXTURES / "tiny", root / "source" / "tiny")
+    course = Course(root, "tiny")
+    release.release(course, log=lambda *_: None)
+    return course
+
+
+@pytest.fixture(scope="session")
+def tiny_course(tmp_path_factory):
+    """The fixture assignment `tiny` released in a course of its own (a few seconds)."""
+    return tiny_course_at(tmp_path_factory.mktemp("tiny") / "course")

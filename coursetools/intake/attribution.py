@@ -75,6 +75,11 @@ def plan(attempts, roster, course, assignment):
         if student is None:
             refusals.append((attempt.entry.path, why))
             continue
+        taken = course.path("submitted", student)
+        if taken.exists() and not taken.is_dir():  # submitted/README.md explains the folder
+            refusals.append((attempt.entry.path, f"student id '{student}' is the name of the file "
+                             f"submitted/{student}, not of a student's folder"))
+            continue
         by_student.setdefault(student, []).append(attempt)
 
     plans = {}

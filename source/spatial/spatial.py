@@ -32,24 +32,10 @@
 # or a pair `(along H, along W)`. Forward functions return `(out, cache)`; the backward
 # function of the same layer receives that `cache` back and may store in it whatever it needs.
 #
-# **Points (160 in total: part 1 = 100, part 2 = 60)**
+# **Points ({total_points} in total)**: part 1 is sections 1-6, part 2 sections 7-12. Each hidden test
+# groups its cases; a group you pass earns its share of the points.
 #
-# | function | points |
-# |---|---|
-# | `conv2d_forward` | 20 |
-# | `conv2d_backward` | 25 |
-# | `maxpool2d_forward` | 15 |
-# | `maxpool2d_backward` | 20 |
-# | `flatten_forward` | 10 |
-# | `flatten_backward` | 10 |
-# | **part 1 (sections 1-6)** | **100** |
-# | `im2col` | 10 |
-# | `col2im` | 10 |
-# | `conv2d_forward_fast` (values and speed) | 10 |
-# | `conv2d_backward_fast` (values and speed) | 10 |
-# | `cnn_loss` (gradient check of the whole network) | 10 |
-# | `train_cnn` (held-out accuracy of at least 95%) | 10 |
-# | **part 2 (sections 7-12)** | **60** |
+# <!-- points table -->
 #
 # Part 2 makes the convolution fast (im2col: one matrix multiplication) and trains a small CNN on
 # handwritten digits with your layers. Its two fast convolution functions must be vectorised: their
@@ -66,7 +52,9 @@
 #    strides, paddings, ties and integer inputs than the visible tests, so test your code on
 #    your own examples too.
 # 4. **Never modify your inputs** (`x`, `w`, `b`, `dout`) or the `cache` in place; create new
-#    arrays. Integer inputs must give floating-point results.
+#    arrays. Integer inputs: like PyTorch, a forward pass may return integers or floats as long
+#    as the values are exact; a gradient must never be truncated: build gradient buffers as float
+#    (`np.zeros(x.shape)`), not `np.zeros_like(x)` of an integer `x`.
 # 5. Loops over output positions, kernel offsets or filters are perfectly fine; correctness first.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -107,989 +95,13 @@ def expect_close(name, got, expected, hint, atol=1e-8):
 
 # %% nbgrader={"grade": true, "grade_id": "grader_setup", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 # This cell is intentionally empty in your copy of the notebook.
-# When your work is graded, the grader fills it in (hidden checks).
+# When your work is graded, the grader fills it in (the hidden checks).
 ### BEGIN HIDDEN TESTS
-def _make_grader():
-    """The hidden checks of part 1 and the record/replay machinery every check shares.
-
-    Nothing that runs in the grading kernel can be trusted once a student cell has run: the
-    student could replace numpy functions, builtins, this object or IPython itself. So, in the
-    kernel, a check only CALLS the student's functions on the hidden inputs and RECORDS what
-    comes back (return values, arguments changed in place, timings). The record leaves the
-    kernel as one display output of the hidden test cell. The trusted grader process
-    (coursetools/verify.py) then builds these same checks from the gradebook's copy of the
-    hidden cells, installs the reference implementation (cell grader_reference, which the
-    kernel only gets after the layer checks), and REPLAYS the record: every comparison, every
-    message and the verdict come from there. A record can only pass by containing the right
-    numbers for inputs nobody outside this hidden code knows.
-    """
-    import base64
-    import builtins
-    import types
-    import warnings
-    import numpy
-    from IPython.display import display
-
-    # ---- captured builtins (closure variables shadow any later global reassignment) ----
-    len = builtins.len
-    range = builtins.range
-    isinstance = builtins.isinstance
-    getattr = builtins.getattr
-    hasattr = builtins.hasattr
-    vars = builtins.vars
-    tuple = builtins.tuple
-    list = builtins.list
-    dict = builtins.dict
-    int = builtins.int
-    float = builtins.float
-    bool = builtins.bool
-    str = builtins.str
-    bytes = builtins.bytes
-    complex = builtins.complex
-    repr = builtins.repr
-    type = builtins.type
-    zip = builtins.zip
-    enumerate = builtins.enumerate
-    print = builtins.print
-    Exception = builtins.Exception
-    AssertionError = builtins.AssertionError
-    NotImplementedError = builtins.NotImplementedError
-    slice = builtins.slice
-    NoneType = type(None)
-    inf = float("inf")
-
-    # ---- captured numpy functions ----
-    ndarray = numpy.ndarray
-    nd_copy = numpy.ndarray.copy
-    nd_tobytes = numpy.ndarray.tobytes
-    float64 = numpy.float64
-    int64 = numpy.int64
-    np_array = numpy.array
-    np_zeros = numpy.zeros
-    np_arange = numpy.arange
-    np_einsum = numpy.einsum
-    np_add_at = numpy.add.at
-    np_abs = numpy.abs
-    np_where = numpy.where
-    np_isnan = numpy.isnan
-    np_unravel_index = numpy.unravel_index
-    np_array2string = numpy.array2string
-    np_default_rng = numpy.random.default_rng
-    catch_warnings = warnings.catch_warnings
-    simplefilter = warnings.simplefilter
-
-    RTOL, ATOL = 1e-9, 1e-10          # float64 comparisons against the reference
-    FD_RTOL, FD_ATOL = 1e-6, 1e-6     # comparisons against central finite differences
-    FD_EPS = 1e-6
-    OMIT = object()                   # "do not pass this argument" (use the default)
-
-    np_frombuffer = numpy.frombuffer
-    np_dtype = numpy.dtype
-    np_generic = numpy.generic
-    b64encode, b64decode = base64.b64encode, base64.b64decode
-    callable = builtins.callable
-    next = builtins.next
-    iter = builtins.iter
-    ValueError = builtins.ValueError
-
-    def pair(v):
-        if isinstance(v, (tuple, list)):
-            return int(v[0]), int(v[1])
-        return int(v), int(v)
-
-    # ===================== the reference: shapes only, until installed =====================
-    # The kernel never holds the reference while the layer checks run: these stand-ins give
-    # only output SHAPES (the formulas of the public notes), enough to draw the hidden inputs.
-    def out_size(n, k, s, p):
-        return (n + 2 * p - k) // s + 1
-
-    def shape_conv_forward(x, w, b, stride=1, padding=0):
-        (sh, sw), (ph, pw) = pair(stride), pair(padding)
-        return np_zeros((x.shape[0], w.shape[0], out_size(x.shape[2], w.shape[2], sh, ph),
-                         out_size(x.shape[3], w.shape[3], sw, pw)), dtype=float64)
-
-    def shape_conv_backward(x, w, b, stride, padding, dout):
-        return (np_zeros(x.shape, dtype=float64), np_zeros(w.shape, dtype=float64),
-                np_zeros(w.shape[0], dtype=float64))
-
-    def shape_pool_forward(x, kernel_size, stride=None):
-        (kh, kw), (sh, sw) = pair(kernel_size), pair(kernel_size if stride is None else stride)
-        return np_zeros((x.shape[0], x.shape[1], out_size(x.shape[2], kh, sh, 0),
-                         out_size(x.shape[3], kw, sw, 0)), dtype=float64)
-
-    def shape_im2col(x, kernel_size, stride=1, padding=0):
-        (kh, kw), (sh, sw), (ph, pw) = pair(kernel_size), pair(stride), pair(padding)
-        n, c, h, w = x.shape
-        return np_zeros((n * out_size(h, kh, sh, ph) * out_size(w, kw, sw, pw), c * kh * kw),
-                        dtype=float64)
-
-    REF = types.SimpleNamespace(
-        ref_conv2d_forward=shape_conv_forward,
-        ref_conv2d_backward=shape_conv_backward,
-        ref_maxpool2d_forward=shape_pool_forward,
-        ref_maxpool2d_backward=lambda x, kernel_size, stride, dout: np_zeros(x.shape),
-        ref_flatten_forward=lambda x: np_zeros((x.shape[0], x[0].size), dtype=float64),
-        ref_flatten_backward=lambda x_shape, dout: np_zeros(x_shape, dtype=float64),
-        ref_im2col=shape_im2col,
-        ref_col2im=lambda cols, x_shape, *a, **k: np_zeros(x_shape, dtype=float64),
-    )
-
-    def install_reference(reference):
-        """Called by the grader_reference cell (trusted grader; kernel: before the CNN checks)."""
-        vars(REF).update(vars(reference))
-
-    def ref_conv2d_forward(*args):
-        return REF.ref_conv2d_forward(*args)
-
-    def ref_conv2d_backward(*args):
-        return REF.ref_conv2d_backward(*args)
-
-    def ref_maxpool2d_forward(*args):
-        return REF.ref_maxpool2d_forward(*args)
-
-    def ref_maxpool2d_backward(*args):
-        return REF.ref_maxpool2d_backward(*args)
-
-    def ref_flatten_forward(*args):
-        return REF.ref_flatten_forward(*args)
-
-    def ref_flatten_backward(*args):
-        return REF.ref_flatten_backward(*args)
-
-    def numeric_grad(loss, arr):
-        """Central differences of loss() w.r.t. every element of the grader-owned array arr."""
-        g = np_zeros(arr.shape, dtype=float64)
-        flat = arr.reshape(-1)
-        gflat = g.reshape(-1)
-        for k in range(flat.size):
-            old = flat[k]
-            flat[k] = old + FD_EPS
-            plus = loss()
-            flat[k] = old - FD_EPS
-            minus = loss()
-            flat[k] = old
-            gflat[k] = (plus - minus) / (2 * FD_EPS)
-        return g
-
-    # ============================ record (kernel) / replay (grader) ============================
-    RECORD_MIME = "application/vnd.cnn-grader.record+json"
-    MAX_VALUES = 2_000_000            # elements per recorded array; larger ones are not kept
-    STATE = {"replay": None, "events": None, "paused": False, "sink": None}
-
-    class CaseFailure(Exception):
-        """One hidden case failed; the message says what, where and the likely cause."""
-
-    class NotImplementedYet(Exception):
-        """The student's function still raises NotImplementedError."""
-
-    class RecordMismatch(Exception):
-        """The record does not fit the hidden test (tampered kernel, or it stopped early)."""
-
-    class Opaque:
-        """Something the record could not keep (an unknown object, a huge array)."""
-
-        def __init__(self, what):
-            self.what = what
-
-    class Decoded:
-        """An object of the student's class, rebuilt with its attributes only."""
-
-    def recording():
-        return STATE["replay"] is None
-
-    def b64(a):
-        return b64encode(nd_tobytes(a)).decode("ascii")
-
-    def encode(obj, values=True, depth=0):
-        """A JSON-safe copy of what a student function returned (kernel side)."""
-        if depth > 8:
-            return ["opaque", "nested too deep"]
-        if isinstance(obj, ndarray) or (not isinstance(obj, (str, bytes, dict, tuple, list))
-                                        and hasattr(type(obj), "__array__")):
-            try:
-                a = np_array(obj, copy=True, subok=False)
-            except Exception:
-                return ["opaque", type(obj).__name__]
-            if a.dtype.kind not in "biufc" or a.size > MAX_VALUES:
-                return ["opaque", f"array {a.dtype} {tuple(a.shape)}"]
-            if isinstance(obj, np_generic):
-                return ["scalar", a.dtype.str, b64(a)]
-            if not values:
-                return ["zeros", a.dtype.str, list(a.shape)]
-            return ["array", a.dtype.str, list(a.shape), b64(a)]
-        if obj is None:
-            return ["none"]
-        if isinstance(obj, bool):
-            return ["bool", bool(obj)]
-        if isinstance(obj, int):
-            return ["int", repr(int(obj))]
-        if isinstance(obj, float):
-            return ["float", float(obj).hex()]
-        if isinstance(obj, complex):
-            return ["complex", obj.real.hex(), obj.imag.hex()]
-        if isinstance(obj, str):
-            return ["str", str(obj)[:2000]]
-        if isinstance(obj, (tuple, list)):
-            kind = "tuple" if isinstance(obj, tuple) else "list"
-            return [kind, [encode(v, values, depth + 1) for v in obj]]
-        if isinstance(obj, dict):
-            return ["dict", [[encode(k, values, depth + 1), encode(v, values, depth + 1)]
-                             for k, v in obj.items()]]
-        if hasattr(obj, "__dict__") and not callable(obj):
-            return ["object", type(obj).__name__,
-                    [[k, encode(v, values, depth + 1)] for k, v in vars(obj).items()
-                     if isinstance(k, str)]]
-        return ["opaque", type(obj).__name__]
-
-    def decode(e, depth=0):
-        """The inverse of encode (trusted side): plain numpy arrays and containers only."""
-        try:
-            kind = e[0]
-            if depth > 10:
-                raise ValueError("nested too deep")
-            if kind in ("array", "zeros", "scalar"):
-                dt = np_dtype(str(e[1]))
-                if dt.kind not in "biufc":
-                    raise ValueError(f"dtype {dt}")
-                if kind == "scalar":
-                    return np_frombuffer(b64decode(e[2]), dtype=dt, count=1)[0]
-                shape = tuple(int(d) for d in e[2])
-                size = 1
-                for d in shape:
-                    if d < 0:
-                        raise ValueError("negative dimension")
-                    size *= d
-                if size > MAX_VALUES:
-                    raise ValueError("array too large")
-                if kind == "zeros":
-                    return np_zeros(shape, dtype=dt)
-                return nd_copy(np_frombuffer(b64decode(e[3]), dtype=dt, count=size)).reshape(shape)
-            if kind == "none":
-                return None
-            if kind == "bool":
-                return bool(e[1])
-            if kind == "int":
-                if len(e[1]) > 400:
-                    raise ValueError("integer too long")
-                return int(e[1])
-            if kind == "float":
-                return float.fromhex(e[1])
-            if kind == "complex":
-                return complex(float.fromhex(e[1]), float.fromhex(e[2]))
-            if kind == "str":
-                return str(e[1])
-            if kind == "tuple":
-                return tuple(decode(v, depth + 1) for v in e[1])
-            if kind == "list":
-                return [decode(v, depth + 1) for v in e[1]]
-            if kind == "dict":
-                return {decode(k, depth + 1): decode(v, depth + 1) for k, v in e[1]}
-            if kind == "object":
-                obj = Decoded()
-                for k, v in e[2]:
-                    setattr(obj, str(k), decode(v, depth + 1))
-                return obj
-            if kind == "opaque":
-                return Opaque(str(e[1])[:200])
-            raise ValueError(f"unknown kind {kind!r}")
-        except RecordMismatch:
-            raise
-        except Exception as exc:
-            raise RecordMismatch(f"the record is malformed ({type(exc).__name__}: {exc})")
-
-    def restore(target, e):
-        """Replay an argument's change in place: target becomes what the kernel saw after the call."""
-        new = decode(e)
-        try:
-            if isinstance(target, ndarray) and isinstance(new, ndarray):
-                if target.shape != new.shape:
-                    target.shape = new.shape
-                target[...] = new
-                if target.dtype == new.dtype:
-                    return
-            elif isinstance(target, list) and isinstance(new, list):
-                target[:] = new
-                return
-            elif isinstance(target, dict) and isinstance(new, dict):
-                target.clear()
-                target.update(new)
-                return
-            elif (isinstance(target, tuple) and isinstance(new, tuple) and e[0] == "tuple"
-                  and len(target) == len(new)):
-                for t, sub in zip(target, e[1]):
-                    restore(t, sub)
-                return
-            elif hasattr(target, "__dict__") and isinstance(new, Decoded):
-                vars(target).clear()
-                vars(target).update(vars(new))
-                return
-        except Exception:
-            pass
-        if isinstance(target, ndarray) and target.size:   # cannot be replayed exactly:
-            target.reshape(-1)[0] += 1                    # at least it is changed
-        elif isinstance(target, list):
-            target.append(None)
-        elif isinstance(target, dict):
-            target[object()] = None
-
-    def record(event):
-        if STATE["events"] is not None:
-            STATE["events"].append(event)
-
-    def next_event(kind, name):
-        ev = next(STATE["events"], None)
-        if not isinstance(ev, list) or len(ev) < 2 or ev[0] not in kind or ev[1] != name:
-            raise RecordMismatch(f"the record has no {name} here (the hidden test did not run "
-                                 f"to the end in the kernel, or the kernel was tampered with)")
-        return ev
-
-    def run(fn, fn_name, args, kwargs, hint):
-        try:
-            return fn(*args, **kwargs)
-        except NotImplementedError:
-            raise NotImplementedYet(fn_name)
-        except Exception as e:
-            raise CaseFailure(f"{fn_name} raised {type(e).__name__}: {e}\n"
-                              f"    Likely cause: {hint}")
-
-    def call(fn, fn_name, args, kwargs, hint, values=True):
-        """fn(*args, **kwargs): recorded in the kernel, replayed in the grader.
-
-        ``values=False`` keeps only shapes and dtypes of the result (timed calls).
-        """
-        if not recording():
-            ev = next_event(("call", "raise"), fn_name)
-            if ev[0] == "raise":
-                if ev[2] is None:
-                    raise NotImplementedYet(fn_name)
-                raise CaseFailure(str(ev[2])[:4000])
-            for i, change in ev[3]:
-                restore(args[int(i)], change)
-            return decode(ev[2])
-        if STATE["paused"]:
-            return run(fn, fn_name, args, kwargs, hint)
-        before = [snap(a) for a in args]
-        try:
-            result = run(fn, fn_name, args, kwargs, hint)
-        except NotImplementedYet:
-            record(["raise", fn_name, None])
-            raise
-        except CaseFailure as e:
-            record(["raise", fn_name, str(e.args[0])])
-            raise
-        changed = [[i, encode(a)] for i, a in enumerate(args) if snap(a) != before[i]]
-        record(["call", fn_name, encode(result, values), changed])
-        return result
-
-    def observed(name, value):
-        """A value the kernel reports (e.g. the student's trained parameters)."""
-        if recording():
-            record(["value", name, encode(value)])
-            return value
-        return decode(next_event(("value",), name)[2])
-
-    def timed(measure):
-        """measure() -> tuple of numbers, taken in the kernel (student calls not recorded)."""
-        if recording():
-            STATE["paused"] = True
-            try:
-                result = measure()
-            finally:
-                STATE["paused"] = False
-            record(["timing", "timing", [float(v).hex() for v in result]])
-            return result
-        return tuple(float.fromhex(v) for v in next_event(("timing",), "timing")[2])
-
-    # ================================ check machinery ================================
-
-    def desc(a):
-        return f"{tuple(a.shape)} {a.dtype}"
-
-    def unpack(what, result, names):
-        if not isinstance(result, (tuple, list)) or len(result) != len(names):
-            got = type(result).__name__
-            if isinstance(result, (tuple, list)):
-                got += f" of length {len(result)}"
-            raise CaseFailure(f"{what} must return a tuple ({', '.join(names)}); got a {got}.")
-        return result
-
-    def as_float(what, value):
-        try:
-            return np_array(value, dtype=float64, copy=True)
-        except Exception as e:
-            raise CaseFailure(f"{what} could not be turned into a float array "
-                              f"({type(e).__name__}: {e}); return a numpy array.")
-
-    def show(a):
-        return np_array2string(a, precision=4, separator=", ", suppress_small=True,
-                               prefix=" " * 14)
-
-    def expect_array(what, got, expected, hint, rtol=RTOL, atol=ATOL):
-        if recording():
-            return
-        g = as_float(what, got)
-        if g.shape != expected.shape:
-            raise CaseFailure(f"{what}: expected shape {tuple(expected.shape)}, "
-                              f"got {tuple(g.shape)}.\n    Likely cause: {hint}")
-        err = np_abs(g - expected)
-        err = np_where(np_isnan(err), inf, err)
-        tol = atol + rtol * np_abs(expected)
-        bad = err > tol
-        if bad.any():
-            k = int((err - tol).argmax())
-            idx = tuple(int(i) for i in np_unravel_index(k, g.shape))
-            msg = (f"{what}: {int(bad.sum())} of {g.size} values wrong; largest error "
-                   f"{float(err.max()):.4g}, e.g. at index {idx}: expected "
-                   f"{float(expected[idx]):.6g}, got {float(g[idx]):.6g}.")
-            if expected.size <= 40:
-                msg += f"\n    expected: {show(expected)}\n    got:      {show(g)}"
-            raise CaseFailure(msg + f"\n    Likely cause: {hint}")
-
-    def expect_float_dtype(what, got, hint):
-        if recording():
-            return
-        dt = getattr(got, "dtype", None)
-        if getattr(dt, "kind", None) != "f":
-            raise CaseFailure(f"{what}: expected a floating-point numpy array, got "
-                              f"{'dtype ' + str(dt) if dt is not None else type(got).__name__}."
-                              f"\n    Likely cause: {hint}")
-
-    def snap(obj, depth=0):
-        """Deep snapshot: ndarrays by shape/dtype/bytes, containers recursively."""
-        if isinstance(obj, ndarray):
-            return ("array", (tuple(obj.shape), obj.dtype.str, nd_tobytes(nd_copy(obj))))
-        if depth > 8:
-            return ("deep", repr(type(obj)))
-        if isinstance(obj, (tuple, list)):
-            return (type(obj).__name__,
-                    tuple((f"[{i}]", snap(v, depth + 1)) for i, v in enumerate(obj)))
-        if isinstance(obj, dict):
-            return ("dict", tuple((f"[{k!r}]", snap(v, depth + 1)) for k, v in obj.items()))
-        if isinstance(obj, (int, float, complex, str, bytes, bool, NoneType)):
-            return ("value", repr(obj))
-        if hasattr(obj, "__dict__"):
-            return ("object", tuple((f".{k}", snap(v, depth + 1)) for k, v in vars(obj).items()))
-        return ("value", repr(obj))
-
-    def first_change(a, b, path):
-        if a == b:
-            return None
-        if a[0] == "array" and b[0] == "array":
-            if a[1][:2] != b[1][:2]:
-                return (f"{path} (shape/dtype changed from {a[1][0]} {a[1][1]} "
-                        f"to {b[1][0]} {b[1][1]})")
-            return f"{path} (values changed)"
-        if (a[0] == b[0] and a[0] in ("tuple", "list", "dict", "object")
-                and len(a[1]) == len(b[1])):
-            for (la, va), (lb, vb) in zip(a[1], b[1]):
-                if la != lb:
-                    return path
-                found = first_change(va, vb, path + la)
-                if found:
-                    return found
-        return path
-
-    def expect_unchanged(what, before, obj, who):
-        if recording():
-            return
-        where = first_change(before, snap(obj), what)
-        if where:
-            raise CaseFailure(
-                f"{where} was modified in place by {who}.\n    Likely cause: an in-place "
-                f"write (x[...] = ..., +=, .fill, .shape = ..., a writeable as_strided view) "
-                f"into an input, dout, the cache or params, or a view of them. Never modify them: "
-                f"work on new arrays (np.zeros(...), .copy()).")
-
-    def run_cases(fn_name, cases):
-        """Kernel: run every case, record it, emit the record. Grader: replay and judge."""
-        if recording():
-            rec = {"check": fn_name, "cases": {}}
-            for name, case in cases:
-                STATE["events"] = rec["cases"][name] = []
-                try:
-                    with catch_warnings():
-                        simplefilter("ignore")      # student warnings must not reach stderr
-                        case({"call": "", "why": ""})
-                except NotImplementedYet:
-                    break                           # the grader stops at the same place
-                except Exception:
-                    pass                            # judged by the grader, from the record
-            STATE["events"] = None
-            if STATE["sink"] is not None:
-                STATE["sink"].append(rec)           # tests: records into a list
-            else:
-                display({RECORD_MIME: rec}, raw=True)
-            print(f"{fn_name}: {len(rec['cases'])} hidden case(s) run and recorded; "
-                  f"the grader judges them")
-            return
-        replay = STATE["replay"]
-        if not isinstance(replay, dict) or replay.get("check") != fn_name:
-            raise AssertionError(f"{fn_name}: no record of these hidden checks came out of "
-                                 f"the kernel (they did not run to the end).")
-        failures = []
-        for name, case in cases:
-            ctx = {"call": "", "why": ""}
-            events = replay.get("cases", {}).get(name)
-            STATE["events"] = iter(events if isinstance(events, list) else [])
-            try:
-                case(ctx)
-            except NotImplementedYet as e:
-                raise AssertionError(
-                    f"{e.args[0]} is not implemented yet (it raises NotImplementedError): "
-                    f"write your code where it says YOUR CODE HERE.") from None
-            except CaseFailure as e:
-                failures.append(f"[case '{name}'] {ctx['call']}\n    This case: {ctx['why']}."
-                                f"\n    {e}")
-            except RecordMismatch as e:
-                failures.append(f"[case '{name}'] {ctx['call']}\n    {e.args[0]}")
-            except Exception as e:
-                failures.append(f"[case '{name}'] {ctx['call']}\n    the result could not be "
-                                f"checked ({type(e).__name__}: {e}); check the types and "
-                                f"shapes you return.")
-            finally:
-                STATE["events"] = None
-        if failures:
-            raise AssertionError(f"{fn_name}: {len(failures)} of {len(cases)} hidden cases "
-                                 f"failed.\n\n" + "\n\n".join(failures))
-        print(f"{fn_name}: all {len(cases)} hidden cases passed")
-
-    class capturing:
-        """Tests, outside a kernel: `with _grader.capturing(records): _grader.check_...(fn)`."""
-
-        def __init__(self, sink):
-            self.sink = sink
-
-        def __enter__(self):
-            STATE["sink"] = self.sink
-
-        def __exit__(self, *exc):
-            STATE["sink"] = None
-
-    class replaying:
-        """Trusted grader: `with _grader.replaying(record): _grader.check_...(None, ...)`."""
-
-        def __init__(self, rec):
-            self.rec = rec
-
-        def __enter__(self):
-            STATE["replay"] = self.rec
-
-        def __exit__(self, *exc):
-            STATE["replay"] = None
-            STATE["events"] = None
-
-    def data(rng, shape, kind):
-        if kind == "int":
-            return rng.integers(-4, 5, size=shape)            # int64
-        if kind == "int_ties":
-            return rng.integers(0, 3, size=shape)             # int64, many ties
-        if kind == "negative":
-            return -1.0 - rng.random(shape)
-        if kind == "distinct":
-            size = 1
-            for d in shape:
-                size *= d
-            return rng.permutation(size).reshape(shape) * 0.5 - 3.0
-        if kind == "dropped":                                 # big values in dropped row/col
-            x = rng.standard_normal(shape)
-            x[:, :, -1, :] += 10.0
-            x[:, :, :, -1] += 10.0
-            return x
-        return rng.standard_normal(shape)
-
-    def kw_text(kwargs):
-        return "".join(f", {k}={v!r}" for k, v in kwargs.items())
-
-
-    # ================================ conv2d ================================
-    # name, x shape, (F, KH, KW), stride, padding, kind, what the case exercises
-    CONV_CASES = [
-        ("nonsquare_basic", (2, 3, 5, 7), (4, 3, 2), 1, 0, "float",
-         "H != W, KH != KW, random non-symmetric kernel, N > 1, C > 1, F != C"),
-        ("single_sample_channel", (1, 1, 4, 4), (1, 2, 2), OMIT, OMIT, "float",
-         "N = 1, C = 1, F = 1, default stride and padding"),
-        ("stride2_8x8_k3", (1, 2, 8, 8), (3, 3, 3), 2, 0, "float",
-         "(8 - 3)/2 = 2.5 is not an integer: Ho = (8 - 3)//2 + 1 = 3 (floor)"),
-        ("stride2_pad1_8x8_k3", (2, 2, 8, 8), (3, 3, 3), 2, 1, "float",
-         "padding 1 on H and W only: Ho = (8 + 2 - 3)//2 + 1 = 4"),
-        ("stride2_10x9_k3", (1, 1, 10, 9), (2, 3, 3), 2, OMIT, "float",
-         "(10 - 3)/2 = 3.5: floor gives Ho = 4 (round or ceil would give 5)"),
-        ("stride_pair_2_1", (2, 2, 7, 5), (3, 3, 2), (2, 1), 0, "float",
-         "stride=(2, 1): 2 along H (rows), 1 along W (columns); H != W"),
-        ("padding_pair_1_0", (1, 3, 4, 6), (2, 3, 3), 1, (1, 0), "float",
-         "padding=(1, 0): one zero row above and below, no zero columns"),
-        ("pairs_s12_p02", (2, 1, 5, 6), (2, 2, 3), (1, 2), (0, 2), "float",
-         "stride=(1, 2), padding=(0, 2): pairs are (along H, along W)"),
-        ("many_filters", (3, 2, 5, 5), (5, 3, 3), 1, 1, "float",
-         "N = 3, C = 2, F = 5 = Wo: bias b[f] belongs to filter f (axis 1)"),
-        ("kernel_covers_input", (2, 2, 3, 4), (3, 3, 4), 1, 0, "float",
-         "kernel as large as the input: Ho = Wo = 1"),
-        ("stride3_pad2", (1, 2, 6, 7), (2, 3, 2), 3, 2, "float",
-         "stride 3, padding 2: Ho = (6 + 4 - 3)//3 + 1 = 3, Wo = (7 + 4 - 2)//3 + 1 = 4"),
-        ("integer_inputs", (2, 2, 4, 5), (3, 2, 3), 1, 1, "int",
-         "x, w and b are int64 arrays: the result must be float, without truncation"),
-    ]
-
-    def conv_inputs(k, spec):
-        name, xs, (f, kh, kw), stride, padding, kind, why = spec
-        rng = np_default_rng(20240 + k)
-        x = data(rng, xs, kind)
-        w = data(rng, (f, xs[1], kh, kw), kind)
-        b = data(rng, (f,), kind)
-        kwargs = {}
-        if stride is not OMIT:
-            kwargs["stride"] = stride
-        if padding is not OMIT:
-            kwargs["padding"] = padding
-        st = 1 if stride is OMIT else stride
-        pd = 0 if padding is OMIT else padding
-        return rng, x, w, b, kwargs, st, pd, why
-
-    CONV_FWD_HINT = (
-        "out[n, f, i, j] = b[f] + sum over c, u, v of w[f, c, u, v] * xpad[n, c, i*sh + u, j*sw + v] "
-        "(cross-correlation: no kernel flip); Ho = (H + 2*ph - KH)//sh + 1 (floor); pad only H "
-        "and W; pairs are (along H, along W); sum over all channels; every sample n; "
-        "b[f] per filter.")
-
-    def check_conv2d_forward(conv2d_forward):
-        cases = []
-        for k, spec in enumerate(CONV_CASES):
-            def case(ctx, k=k, spec=spec):
-                rng, x, w, b, kwargs, st, pd, why = conv_inputs(k, spec)
-                expected = ref_conv2d_forward(x, w, b, st, pd)
-                xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
-                before = [snap(a) for a in (xs, ws, bs)]
-                ctx["why"] = why
-                ctx["call"] = (f"conv2d_forward(x {desc(x)}, w {desc(w)}, b {desc(b)}"
-                               f"{kw_text(kwargs)})")
-                res = call(conv2d_forward, "conv2d_forward", (xs, ws, bs), kwargs, CONV_FWD_HINT)
-                out, _cache = unpack("conv2d_forward", res, ("out", "cache"))
-                expect_array("out", out, expected, CONV_FWD_HINT)
-                expect_float_dtype("out", out, "allocate out with np.zeros((N, F, Ho, Wo)) "
-                                               "(float64), not np.zeros_like(x) or x.dtype.")
-                for label, snapshot, arr in zip(("x", "w", "b"), before, (xs, ws, bs)):
-                    expect_unchanged(label, snapshot, arr, "conv2d_forward")
-            cases.append((spec[0], case))
-        run_cases("conv2d_forward", cases)
-
-    CONV_DX_HINT = ("dxpad[n, c, i*sh+u, j*sw+v] += dout[n, f, i, j] * w[f, c, u, v] (the same, "
-                    "unflipped w as in the forward pass; += because windows overlap); then crop "
-                    "dx = dxpad[:, :, ph:ph+H, pw:pw+W] (p:-p is empty when p = 0); dx has x's shape.")
-    CONV_DW_HINT = ("dw[f, c, u, v] += dout[n, f, i, j] * xpad[n, c, i*sh+u, j*sw+v] summed over "
-                    "every sample n and every output position (i, j).")
-    CONV_DB_HINT = "db = dout.sum(axis=(0, 2, 3)): one value per filter, summed over N, Ho, Wo."
-
-    def conv_backward_case(ctx, conv2d_forward, conv2d_backward, x, w, b, kwargs, st, pd, dout,
-                           expected, why, rtol, atol):
-        exp_dx, exp_dw, exp_db = expected
-        xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
-        ctx["why"] = why
-        ctx["call"] = (f"conv2d_backward(dout {desc(dout)}, cache) after conv2d_forward(x "
-                       f"{desc(x)}, w {desc(w)}, b {desc(b)}{kw_text(kwargs)})")
-        res = call(conv2d_forward, "conv2d_forward (called to build the cache)",
-                   (xs, ws, bs), kwargs, "conv2d_forward must work before conv2d_backward "
-                   "can be tested: " + CONV_FWD_HINT)
-        _out, cache = unpack("conv2d_forward", res, ("out", "cache"))
-        before = [snap(a) for a in (xs, ws, bs)]       # taken after the forward pass
-        cache_before = snap(cache)
-        ds = nd_copy(dout)
-        dout_before = snap(ds)
-        for attempt in ("", " (second call with the same dout and cache)"):
-            res = call(conv2d_backward, "conv2d_backward" + attempt, (ds, cache), {},
-                       CONV_DX_HINT)
-            dx, dw, db = unpack("conv2d_backward", res, ("dx", "dw", "db"))
-            for label, got, exp, hint in (("dx", dx, exp_dx, CONV_DX_HINT),
-                                          ("dw", dw, exp_dw, CONV_DW_HINT),
-                                          ("db", db, exp_db, CONV_DB_HINT)):
-                expect_float_dtype(label, got, "allocate gradients with np.zeros(shape) "
-                                               "(float64), not np.zeros_like of an integer array.")
-                expect_array(label + attempt, got, exp, hint + (
-                    " A second call must give the same result: do not keep state or change "
-                    "the cache." if attempt else ""), rtol, atol)
-            expect_unchanged("dout", dout_before, ds, "conv2d_backward")
-            expect_unchanged("cache", cache_before, cache, "conv2d_backward")
-            for label, snapshot, arr in zip(("x", "w", "b"), before, (xs, ws, bs)):
-                expect_unchanged(label, snapshot, arr, "conv2d_backward")
-
-    def check_conv2d_backward(conv2d_forward, conv2d_backward):
-        cases = []
-        for k, spec in enumerate(CONV_CASES):
-            def case(ctx, k=k, spec=spec):
-                rng, x, w, b, kwargs, st, pd, why = conv_inputs(k, spec)
-                out_shape = ref_conv2d_forward(x, w, b, st, pd).shape
-                dout = rng.standard_normal(out_shape)          # random, never all ones
-                expected = ref_conv2d_backward(x, w, b, st, pd, dout)
-                conv_backward_case(ctx, conv2d_forward, conv2d_backward, x, w, b, kwargs, st,
-                                   pd, dout, expected, why, RTOL, ATOL)
-            cases.append((spec[0], case))
-
-        def fd_case(ctx):
-            rng = np_default_rng(7070)
-            x = rng.standard_normal((2, 2, 4, 5))
-            w = rng.standard_normal((2, 2, 2, 3))
-            b = rng.standard_normal(2)
-            st, pd = (2, 1), (1, 0)
-            dout = rng.standard_normal(ref_conv2d_forward(x, w, b, st, pd).shape)
-            xf, wf, bf = nd_copy(x), nd_copy(w), nd_copy(b)
-
-            def loss():
-                return float((ref_conv2d_forward(xf, wf, bf, st, pd) * dout).sum())
-            expected = (numeric_grad(loss, xf), numeric_grad(loss, wf), numeric_grad(loss, bf))
-            conv_backward_case(ctx, conv2d_forward, conv2d_backward, x, w, b,
-                               {"stride": st, "padding": pd}, st, pd, dout, expected,
-                               "compared with central finite differences of the loss "
-                               "sum(conv2d(x, w, b) * dout)", FD_RTOL, FD_ATOL)
-        cases.append(("finite_differences", fd_case))
-        run_cases("conv2d_backward", cases)
-
-    # ================================ maxpool2d ================================
-    # name, x shape, kernel_size, stride, kind, what the case exercises
-    POOL_CASES = [
-        ("k2_s2_nonsquare", (2, 3, 4, 6), 2, 2, "float",
-         "kernel 2, stride 2 on a 4x6 input, N > 1, C > 1"),
-        ("k3_s2_overlap", (2, 2, 7, 9), 3, 2, "float",
-         "kernel 3, stride 2: windows overlap; Ho = (7 - 3)//2 + 1 = 3"),
-        ("k2_s1_overlap", (1, 2, 4, 5), 2, 1, "float",
-         "kernel 2, stride 1: windows overlap"),
-        ("stride_omitted", (2, 2, 6, 4), 2, OMIT, "float",
-         "stride not given: it defaults to kernel_size"),
-        ("stride_None", (1, 1, 6, 9), 3, None, "float",
-         "stride=None means stride = kernel_size"),
-        ("dropped_5x5_k2_s2", (1, 2, 5, 5), 2, 2, "dropped",
-         "5x5, kernel 2, stride 2: Ho = (5 - 2)//2 + 1 = 2; row 4 and column 4 are in no window "
-         "(they hold the largest values here)"),
-        ("pair_k23_s12", (2, 2, 5, 7), (2, 3), (1, 2), "float",
-         "kernel (2, 3) and stride (1, 2) are (along H, along W)"),
-        ("pair_k32_default", (1, 2, 7, 5), (3, 2), OMIT, "float",
-         "kernel (3, 2) with the default stride, which is (3, 2)"),
-        ("all_negative", (2, 2, 4, 4), 2, 2, "negative",
-         "every value is negative: the window maximum is negative (not 0)"),
-        ("integer_input", (2, 2, 6, 5), 3, 2, "int_ties",
-         "int64 input with ties (results must be floating point)"),
-    ]
-
-    POOL_FWD_HINT = ("out[n, c, i, j] = max over u < kh, v < kw of x[n, c, i*sh + u, j*sw + v]; "
-                     "stride defaults to kernel_size; Ho = (H - kh)//sh + 1 (floor); pairs are "
-                     "(along H, along W).")
-
-    def pool_inputs(k, spec):
-        name, xs, kernel, stride, kind, why = spec
-        rng = np_default_rng(31337 + k)
-        x = data(rng, xs, kind)
-        kwargs = {} if stride is OMIT else {"stride": stride}
-        return rng, x, kernel, kwargs, (None if stride is OMIT else stride), why
-
-    def check_maxpool2d_forward(maxpool2d_forward):
-        cases = []
-        for k, spec in enumerate(POOL_CASES):
-            def case(ctx, k=k, spec=spec):
-                rng, x, kernel, kwargs, st, why = pool_inputs(k, spec)
-                expected = ref_maxpool2d_forward(x, kernel, st)
-                xs = nd_copy(x)
-                before = snap(xs)
-                ctx["why"] = why
-                ctx["call"] = (f"maxpool2d_forward(x {desc(x)}, kernel_size={kernel!r}"
-                               f"{kw_text(kwargs)})")
-                res = call(maxpool2d_forward, "maxpool2d_forward", (xs, kernel), kwargs,
-                           POOL_FWD_HINT)
-                out, _cache = unpack("maxpool2d_forward", res, ("out", "cache"))
-                expect_array("out", out, expected, POOL_FWD_HINT)
-                expect_float_dtype("out", out, "allocate out with np.zeros((N, C, Ho, Wo)) "
-                                               "(float64), not np.zeros_like(x).")
-                expect_unchanged("x", before, xs, "maxpool2d_forward")
-            cases.append((spec[0], case))
-        run_cases("maxpool2d_forward", cases)
-
-    POOL_DX_HINT = ("route dout[n, c, i, j] to the FIRST maximum (row-major) of window (i, j) "
-                    "of sample n, channel c only: dx[n, c, i*sh + u, j*sw + v] += dout[n, c, i, j] "
-                    "with u, v = divmod(np.argmax(window), kw); += because windows overlap; "
-                    "elements in no window get 0; dx is float even for integer x.")
-
-    # hand-written ties: x, kernel, stride, dout, expected dx
-    TIE_CASES = [
-        ("tie_all_equal_2x2", [[[[3, 3], [3, 3]]]], 2, OMIT, [[[[0.75]]]],
-         [[[[0.75, 0.0], [0.0, 0.0]]]],
-         "all four values tie: only the first (top-left) gets the gradient"),
-        ("tie_several_3x3", [[[[1, 5, 2], [5, 0, 5], [3, 5, 5]]]], 3, OMIT, [[[[-1.5]]]],
-         [[[[0.0, -1.5, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]],
-         "five 5s tie: only the first in row-major order, at (0, 1), gets the gradient"),
-        ("tie_two_windows", [[[[0, 1, 4, 4], [1, 1, 4, 2]]]], 2, 2, [[[[0.5, -2.25]]]],
-         [[[[0.0, 0.5, -2.25, 0.0], [0.0, 0.0, 0.0, 0.0]]]],
-         "window 0 ties 1s at (0,1), (1,0), (1,1); window 1 ties 4s at (0,2), (0,3), (1,2)"),
-        ("tie_overlap_k2_s1", [[[[7, 7, 7], [7, 7, 7], [7, 7, 7]]]], 2, 1,
-         [[[[0.5, 0.25], [0.125, 2.0]]]],
-         [[[[0.5, 0.25, 0.0], [0.125, 2.0, 0.0], [0.0, 0.0, 0.0]]]],
-         "all equal, overlapping windows: each window's gradient goes to its own top-left"),
-        ("tie_per_sample", [[[[1, 2], [2, 0]]], [[[5, 1], [5, 5]]]], 2, OMIT,
-         [[[[0.5]]], [[[-1.5]]]],
-         [[[[0.0, 0.5], [0.0, 0.0]]], [[[-1.5, 0.0], [0.0, 0.0]]]],
-         "two samples whose first maxima are at different places"),
-    ]
-
-    def pool_backward_case(ctx, maxpool2d_forward, maxpool2d_backward, x, kernel, kwargs,
-                           dout, expected, why, rtol, atol):
-        xs = nd_copy(x)
-        ctx["why"] = why
-        ctx["call"] = (f"maxpool2d_backward(dout {desc(dout)}, cache) after maxpool2d_forward("
-                       f"x {desc(x)}, kernel_size={kernel!r}{kw_text(kwargs)})")
-        res = call(maxpool2d_forward, "maxpool2d_forward (called to build the cache)",
-                   (xs, kernel), kwargs, "maxpool2d_forward must work before "
-                   "maxpool2d_backward can be tested: " + POOL_FWD_HINT)
-        _out, cache = unpack("maxpool2d_forward", res, ("out", "cache"))
-        x_before = snap(xs)                            # taken after the forward pass
-        cache_before = snap(cache)
-        ds = nd_copy(dout)
-        dout_before = snap(ds)
-        for attempt in ("", " (second call with the same dout and cache)"):
-            dx = call(maxpool2d_backward, "maxpool2d_backward" + attempt, (ds, cache), {},
-                      POOL_DX_HINT)
-            expect_float_dtype("dx", dx, "allocate dx with np.zeros(x.shape) (float64), not "
-                                         "np.zeros_like(x), which is an integer array for "
-                                         "integer x and truncates the gradient.")
-            expect_array("dx" + attempt, dx, expected, POOL_DX_HINT + (
-                " A second call must give the same result: do not keep state or change the "
-                "cache." if attempt else ""), rtol, atol)
-            expect_unchanged("dout", dout_before, ds, "maxpool2d_backward")
-            expect_unchanged("cache", cache_before, cache, "maxpool2d_backward")
-            expect_unchanged("x", x_before, xs, "maxpool2d_backward")
-
-    POOL_BWD_EXTRA = [
-        ("overlap_k3_s1", (2, 2, 5, 6), 3, 1, "float",
-         "kernel 3, stride 1: an element can be the maximum of several windows (+=)"),
-        ("integer_ties_k2_s2", (2, 2, 6, 6), 2, 2, "int_ties",
-         "int64 input with many ties and a fractional dout"),
-        ("integer_ties_k3_s1", (1, 2, 5, 5), 3, 1, "int_ties",
-         "int64 input with ties, overlapping windows, fractional dout"),
-    ]
-
-    def check_maxpool2d_backward(maxpool2d_forward, maxpool2d_backward):
-        cases = []
-        for k, spec in enumerate(POOL_CASES + POOL_BWD_EXTRA):
-            def case(ctx, k=k, spec=spec):
-                rng, x, kernel, kwargs, st, why = pool_inputs(k + 100, spec)
-                dout = rng.standard_normal(ref_maxpool2d_forward(x, kernel, st).shape)
-                expected = ref_maxpool2d_backward(x, kernel, st, dout)
-                pool_backward_case(ctx, maxpool2d_forward, maxpool2d_backward, x, kernel,
-                                   kwargs, dout, expected, why, RTOL, ATOL)
-            cases.append((spec[0], case))
-        for spec in TIE_CASES:
-            def case(ctx, spec=spec):
-                name, x, kernel, stride, dout, expected, why = spec
-                kwargs = {} if stride is OMIT else {"stride": stride}
-                pool_backward_case(ctx, maxpool2d_forward, maxpool2d_backward,
-                                   np_array(x, dtype=int64), kernel, kwargs,
-                                   np_array(dout, dtype=float64), np_array(expected, dtype=float64),
-                                   why, RTOL, ATOL)
-            cases.append((spec[0], case))
-
-        def fd_case(ctx):
-            rng = np_default_rng(4242)
-            x = data(rng, (1, 2, 4, 5), "distinct")             # no ties: values 0.5 apart
-            dout = rng.standard_normal(ref_maxpool2d_forward(x, 2, 1).shape)
-            xf = nd_copy(x)
-
-            def loss():
-                return float((ref_maxpool2d_forward(xf, 2, 1) * dout).sum())
-            pool_backward_case(ctx, maxpool2d_forward, maxpool2d_backward, x, 2, {"stride": 1},
-                               dout, numeric_grad(loss, xf),
-                               "tie-free input, compared with central finite differences",
-                               FD_RTOL, FD_ATOL)
-        cases.append(("finite_differences", fd_case))
-        run_cases("maxpool2d_backward", cases)
-
-    # ================================ flatten ================================
-    FLAT_CASES = [
-        ("distinct_2x3x4x5", (2, 3, 4, 5), "distinct",
-         "C > 1, H*W > 1, all values distinct: C order is (channel, row, column)"),
-        ("single_sample", (1, 2, 3, 4), "float", "N = 1 must stay a (1, 24) matrix"),
-        ("one_row_1x1x1x5", (1, 1, 1, 5), "float", "N = C = H = 1: result (1, 5), never (5,)"),
-        ("spatial_1x1", (3, 4, 1, 1), "float", "H = W = 1: result (3, 4)"),
-        ("integer_input", (2, 2, 2, 3), "int", "int64 input"),
-    ]
-    FLAT_HINT = ("out = x.reshape(N, C*H*W) in C order: out[n, (c*H + h)*W + w] = x[n, c, h, w]; "
-                 "keep the batch axis (not reshape(-1), not squeeze); no transpose to NHWC.")
-    FLAT_DX_HINT = ("dx = dout.reshape(x.shape) (C order); keep x's shape in the cache; "
-                    "do not transpose.")
-
-    def check_flatten_forward(flatten_forward):
-        cases = []
-        for k, spec in enumerate(FLAT_CASES):
-            def case(ctx, k=k, spec=spec):
-                name, shape, kind, why = spec
-                x = data(np_default_rng(555 + k), shape, kind)
-                expected = ref_flatten_forward(x)
-                xs = nd_copy(x)
-                before = snap(xs)
-                ctx["why"] = why
-                ctx["call"] = f"flatten_forward(x {desc(x)})"
-                res = call(flatten_forward, "flatten_forward", (xs,), {}, FLAT_HINT)
-                out, _cache = unpack("flatten_forward", res, ("out", "cache"))
-                expect_array("out", out, expected, FLAT_HINT)
-                expect_unchanged("x", before, xs, "flatten_forward")
-            cases.append((spec[0], case))
-        run_cases("flatten_forward", cases)
-
-    def check_flatten_backward(flatten_forward, flatten_backward):
-        cases = []
-        for k, spec in enumerate(FLAT_CASES):
-            def case(ctx, k=k, spec=spec):
-                name, shape, kind, why = spec
-                rng = np_default_rng(777 + k)
-                x = data(rng, shape, kind)
-                dout = rng.standard_normal((shape[0], shape[1] * shape[2] * shape[3]))
-                expected = ref_flatten_backward(x.shape, dout)
-                xs = nd_copy(x)
-                ctx["why"] = why
-                ctx["call"] = (f"flatten_backward(dout {desc(dout)}, cache) after "
-                               f"flatten_forward(x {desc(x)})")
-                res = call(flatten_forward, "flatten_forward (called to build the cache)",
-                           (xs,), {}, FLAT_HINT)
-                _out, cache = unpack("flatten_forward", res, ("out", "cache"))
-                x_before = snap(xs)                    # taken after the forward pass
-                cache_before = snap(cache)
-                ds = nd_copy(dout)
-                dout_before = snap(ds)
-                for attempt in ("", " (second call with the same dout and cache)"):
-                    dx = call(flatten_backward, "flatten_backward" + attempt, (ds, cache), {},
-                              FLAT_DX_HINT)
-                    expect_array("dx" + attempt, dx, expected, FLAT_DX_HINT)
-                    expect_unchanged("dout", dout_before, ds, "flatten_backward")
-                    expect_unchanged("cache", cache_before, cache, "flatten_backward")
-                    expect_unchanged("x", x_before, xs, "flatten_backward")
-            cases.append((spec[0], case))
-        run_cases("flatten_backward", cases)
-
-    return types.SimpleNamespace(
-        check_conv2d_forward=check_conv2d_forward,
-        check_conv2d_backward=check_conv2d_backward,
-        check_maxpool2d_forward=check_maxpool2d_forward,
-        check_maxpool2d_backward=check_maxpool2d_backward,
-        check_flatten_forward=check_flatten_forward,
-        check_flatten_backward=check_flatten_backward,
-        install_reference=install_reference,
-        replaying=replaying,
-        capturing=capturing,
-        record_mime=RECORD_MIME,
-        # shared with the part-2 checks (grader_setup_fast)
-        machinery=types.SimpleNamespace(
-            REF=REF, CaseFailure=CaseFailure, NotImplementedYet=NotImplementedYet,
-            recording=recording, call=call, observed=observed, timed=timed, unpack=unpack,
-            as_float=as_float, expect_array=expect_array, expect_float_dtype=expect_float_dtype,
-            snap=snap, expect_unchanged=expect_unchanged, run_cases=run_cases, data=data,
-            kw_text=kw_text, desc=desc, pair=pair, numeric_grad=numeric_grad,
-            ref_conv2d_forward=ref_conv2d_forward, ref_conv2d_backward=ref_conv2d_backward,
-            ref_maxpool2d_forward=ref_maxpool2d_forward,
-            ref_maxpool2d_backward=ref_maxpool2d_backward,
-            ref_flatten_forward=ref_flatten_forward, ref_flatten_backward=ref_flatten_backward),
-    )
-
-
-_grader = _make_grader()
-del _make_grader
+# grader module: grader/checks.py as _grader
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 1. Convolution: forward pass (20 points)
+# ## 1. Convolution: forward pass ({points:conv2d_forward_hidden} points)
 #
 # A convolution layer holds `F` filters. Filter `f` is a small `C x KH x KW` block of weights.
 # It is laid over a `KH x KW` window of the (zero-padded) input, multiplied element-wise with
@@ -1145,7 +157,7 @@ del _make_grader
 # * `out[0, 0] = 1 + 1 + 2*2 - 6 = 0`, `out[0, 1] = 1 + 2 + 2*3 - 7 = 2`, `out[0, 2] = 1 + 3 + 8 - 8 = 4`,
 # * `out[1, 0] = 1 + 5 + 12 - 10 = 8`, `out[1, 1] = 1 + 6 + 14 - 11 = 10`, `out[1, 2] = 1 + 7 + 16 - 12 = 12`.
 #
-# So `out = [[0, 2, 4], [8, 10, 12]]` (a float array, although `x` and `w` are integers).
+# So `out = [[0, 2, 4], [8, 10, 12]]` (exact integers here: a float or an integer array are both right).
 # With the flipped kernel `[[-1, 0], [2, 1]]` you would get `out[0, 0] = 1 - 1 + 10 + 6 = 16`.
 #
 # **Cache**: store what the backward pass needs, e.g. `(x, w, b, stride, padding)`.
@@ -1219,19 +231,16 @@ expect_close("conv2d_forward worked example", out_demo,
              [[[[0.0, 2.0, 4.0], [8.0, 10.0, 12.0]]]],
              "cross-correlation without flipping the kernel: "
              "out[i, j] = b + sum_{u,v} w[u, v] * x[i + u, j + v].")
-assert np.asarray(out_demo).dtype.kind == "f", (
-    f"conv2d_forward: integer inputs must give a float array, got dtype {np.asarray(out_demo).dtype}. "
-    "Likely cause: out allocated with np.zeros_like(x); use np.zeros((N, F, Ho, Wo)).")
 print("conv2d_forward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_forward_hidden", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_forward (20 points) run when your notebook is graded.
+# Hidden tests for conv2d_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_forward(conv2d_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 2. Convolution: backward pass (25 points)
+# ## 2. Convolution: backward pass ({points:conv2d_backward_hidden} points)
 #
 # Given `dout = dL/dout` (shape `(N, F, Ho, Wo)`), compute `dx`, `dw`, `db`.
 # Start from the forward formula and look at **one** output number:
@@ -1359,13 +368,13 @@ expect_close("conv2d_backward db (worked example)", db_demo, [3.0],
 print("conv2d_backward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_backward_hidden", "locked": true, "points": 25, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_backward (25 points) run when your notebook is graded.
+# Hidden tests for conv2d_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_backward(conv2d_forward, conv2d_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 3. Max pooling: forward pass (15 points)
+# ## 3. Max pooling: forward pass ({points:maxpool2d_forward_hidden} points)
 #
 # Max pooling keeps the largest value of every `kh x kw` window, for each sample and each
 # channel separately (channels are **not** mixed, `C` stays `C`); it has no weights:
@@ -1379,7 +388,7 @@ _grader.check_conv2d_backward(conv2d_forward, conv2d_backward)
 #   kernel 2, stride 2, `Ho = (5 - 2)//2 + 1 = 2`; windows cover rows 0-3 and columns 0-3,
 #   and row 4 / column 4 never reach the output.
 # * `kernel_size=(2, 3)`, `stride=(1, 2)` mean 2 rows x 3 columns, stepping 1 row / 2 columns.
-# * The result is a float array, also for integer `x`.
+# * For integer `x` the result may be integer or float (the values are exact either way).
 #
 # **Worked example** (the visible test below), kernel 2, default stride 2:
 #
@@ -1445,19 +454,16 @@ x_demo = np.array([[[[1, 3, 2, 0], [4, 2, 1, 5], [0, 1, 7, 2], [3, 3, 6, 6]]]])
 out_demo, _ = maxpool2d_forward(x_demo, 2)
 expect_close("maxpool2d_forward worked example", out_demo, [[[[4.0, 5.0], [3.0, 7.0]]]],
              "out[i, j] = max of the 2x2 window starting at (i*2, j*2).")
-assert np.asarray(out_demo).dtype.kind == "f", (
-    f"maxpool2d_forward: integer input must give a float array, got dtype {np.asarray(out_demo).dtype}. "
-    "Likely cause: out allocated with np.zeros_like(x); use np.zeros((N, C, Ho, Wo)).")
 print("maxpool2d_forward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "maxpool2d_forward_hidden", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for maxpool2d_forward (15 points) run when your notebook is graded.
+# Hidden tests for maxpool2d_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_maxpool2d_forward(maxpool2d_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 4. Max pooling: backward pass (20 points)
+# ## 4. Max pooling: backward pass ({points:maxpool2d_backward_hidden} points)
 #
 # `out[n, c, i, j]` equals one element of its window, the maximum; the other elements do not
 # influence it. So its derivative is 1 for that element and 0 for all others, and the chain
@@ -1552,13 +558,13 @@ expect_close("maxpool2d_backward worked example", dx_demo,
 print("maxpool2d_backward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "maxpool2d_backward_hidden", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for maxpool2d_backward (20 points) run when your notebook is graded.
+# Hidden tests for maxpool2d_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_maxpool2d_backward(maxpool2d_forward, maxpool2d_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5. Flatten: forward pass (10 points)
+# ## 5. Flatten: forward pass ({points:flatten_forward_hidden} points)
 #
 # A dense layer expects one vector per sample, so the feature maps `(N, C, H, W)` become a
 # matrix `(N, D)` with `D = C*H*W`, in **C order** (channel, then row, then column; the last
@@ -1615,13 +621,13 @@ expect_close("flatten_forward worked example", out_demo,
 print("flatten_forward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "flatten_forward_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for flatten_forward (10 points) run when your notebook is graded.
+# Hidden tests for flatten_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_flatten_forward(flatten_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 6. Flatten: backward pass (10 points)
+# ## 6. Flatten: backward pass ({points:flatten_backward_hidden} points)
 #
 # Flatten only moves numbers around: `out[n, (c*H + h)*W + w]` **is** `x[n, c, h, w]`. So the
 # gradient of `x[n, c, h, w]` is `dout[n, (c*H + h)*W + w]`, i.e. `dout` reshaped back to `x`'s
@@ -1667,710 +673,13 @@ expect_close("flatten_backward worked example", dx_demo,
 print("flatten_backward: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "flatten_backward_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for flatten_backward (10 points) run when your notebook is graded.
+# Hidden tests for flatten_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_flatten_backward(flatten_forward, flatten_backward)
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "grader_setup_fast", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
-# This cell is intentionally empty in your copy of the notebook.
-# When your work is graded, the grader fills it in (hidden checks of part 2).
-### BEGIN HIDDEN TESTS
-def _make_grader_fast():
-    """The hidden checks of part 2. They share the record/replay machinery of `_grader` (see
-    grader_setup): in the kernel they call the student's functions and record the results; the
-    trusted grader replays the record against the reference of cell grader_reference. The
-    part-2 reference layers (swapped in for the student's own while cnn_loss and train_cnn are
-    checked) reach the kernel only in cell grader_reference, after the layer checks.
-    """
-    import builtins
-    import gc
-    import time
-    import types
-    import warnings
-    import numpy
-    from numpy._core import arrayprint, multiarray, umath
-    from numpy.random import _generator
-    from sklearn.datasets import load_digits   # the same data as the students' cell
-
-    # ---- captured builtins (closure variables shadow any later global reassignment) ----
-    len = builtins.len
-    range = builtins.range
-    isinstance = builtins.isinstance
-    getattr = builtins.getattr
-    hasattr = builtins.hasattr
-    vars = builtins.vars
-    tuple = builtins.tuple
-    list = builtins.list
-    dict = builtins.dict
-    int = builtins.int
-    float = builtins.float
-    bool = builtins.bool
-    str = builtins.str
-    bytes = builtins.bytes
-    complex = builtins.complex
-    repr = builtins.repr
-    type = builtins.type
-    zip = builtins.zip
-    enumerate = builtins.enumerate
-    sorted = builtins.sorted
-    abs = builtins.abs
-    min = builtins.min
-    print = builtins.print
-    Exception = builtins.Exception
-    AssertionError = builtins.AssertionError
-    NotImplementedError = builtins.NotImplementedError
-    slice = builtins.slice
-    NoneType = type(None)
-    inf = float("inf")
-
-    # ---- captured numpy functions (from numpy's internal modules) ----
-    ndarray = multiarray.ndarray
-    nd_copy = ndarray.copy
-    nd_tobytes = ndarray.tobytes
-    F8, I8 = "float64", "int64"
-    np_array = multiarray.array
-    np_zeros = multiarray.zeros
-    np_arange = multiarray.arange
-    np_where = multiarray.where
-    np_unravel_index = multiarray.unravel_index
-    np_abs = umath.absolute
-    np_isnan = umath.isnan
-    np_isfinite = umath.isfinite
-    np_maximum = umath.maximum
-    np_exp = umath.exp
-    np_log = umath.log
-    np_add_at = umath.add.at
-    np_array2string = arrayprint.array2string
-    np_default_rng = _generator.default_rng
-    perf_counter = time.perf_counter
-    gc_collect = gc.collect
-    catch_warnings = warnings.catch_warnings
-    simplefilter = warnings.simplefilter
-
-
-    # ---- the shared record/replay and check machinery (grader_setup) ----
-    M = _grader.machinery
-    REF = M.REF
-    (CaseFailure, recording, call, observed, timed, unpack, as_float, expect_array,
-     expect_float_dtype, snap, expect_unchanged, run_cases, data, kw_text, desc, pair,
-     numeric_grad) = (
-        M.CaseFailure, M.recording, M.call, M.observed, M.timed, M.unpack, M.as_float,
-        M.expect_array, M.expect_float_dtype, M.snap, M.expect_unchanged, M.run_cases, M.data,
-        M.kw_text, M.desc, M.pair, M.numeric_grad)
-    ref_conv_fwd = M.ref_conv2d_forward      # (x, w, b, stride, padding) -> out
-    ref_conv_bwd = M.ref_conv2d_backward     # (x, w, b, stride, padding, dout)
-
-    def ref_im2col(*args):
-        return REF.ref_im2col(*args)
-
-    def ref_col2im(*args):
-        return REF.ref_col2im(*args)
-
-    def ref_cnn_scores(P, X):
-        return REF.ref_cnn_scores(P, X)
-
-    def ref_cnn_loss(P, X, y):
-        return REF.ref_cnn_loss(P, X, y)
-
-    RTOL, ATOL = 1e-9, 1e-10          # float64 comparisons against the reference
-    FD_RTOL, FD_ATOL = 1e-6, 1e-7     # comparisons against central finite differences
-    FD_EPS = 1e-6
-    OMIT = object()                   # "do not pass this argument" (use the default)
-    SPEEDUP = 20.0                    # required speed-up over the loop reference
-    MIN_ROUNDS, MAX_ROUNDS = 3, 7     # timing rounds (best of), stop early once fast enough
-    STUDENT_BUDGET = 8.0              # seconds of student calls after which timing stops
-    ACCURACY = 0.95
-
-    # ---- the timing reference (a loop like the part-1 solutions) ----
-    def loop_conv2d_forward(x, w, b, stride, padding):
-        """Timing reference: the part-1 style loop (i, j, f), NumPy inside."""
-        sh, sw = pair(stride)
-        ph, pw = pair(padding)
-        n, c, h, wd = x.shape
-        f, _, kh, kw = w.shape
-        ho = (h + 2 * ph - kh) // sh + 1
-        wo = (wd + 2 * pw - kw) // sw + 1
-        xp = np_zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=F8)
-        xp[:, :, ph:ph + h, pw:pw + wd] = x
-        out = np_zeros((n, f, ho, wo), dtype=F8)
-        for i in range(ho):
-            for j in range(wo):
-                window = xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-                for k in range(f):
-                    out[:, k, i, j] = (window * w[k]).sum(axis=(1, 2, 3)) + b[k]
-        return out
-
-    def loop_conv2d_backward(x, w, stride, padding, dout):
-        """Timing reference: the part-1 style backward loop (i, j, f), NumPy inside."""
-        sh, sw = pair(stride)
-        ph, pw = pair(padding)
-        n, c, h, wd = x.shape
-        f, _, kh, kw = w.shape
-        _, _, ho, wo = dout.shape
-        xp = np_zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=F8)
-        xp[:, :, ph:ph + h, pw:pw + wd] = x
-        dxp = np_zeros(xp.shape, dtype=F8)
-        dw = np_zeros(w.shape, dtype=F8)
-        db = dout.sum(axis=(0, 2, 3))   # one value per filter
-        for i in range(ho):
-            for j in range(wo):
-                r, s = i * sh, j * sw
-                window = xp[:, :, r:r + kh, s:s + kw]
-                for k in range(f):
-                    g = dout[:, k, i, j].reshape(n, 1, 1, 1)
-                    dw[k] += (g * window).sum(axis=0)
-                    dxp[:, :, r:r + kh, s:s + kw] += g * w[k]
-        return dxp[:, :, ph:ph + h, pw:pw + wd], dw, db
-
-    CNN_SHAPES = (("W1", (8, 1, 3, 3)), ("b1", (8,)), ("W2", (128, 10)), ("b2", (10,)))
-    MISSING = object()
-
-    def with_reference_layers(fn, thunk):
-        """Run thunk() with the layer names of fn's module bound to the reference layers."""
-        g = getattr(fn, "__globals__", None)
-        if not isinstance(g, dict):
-            return thunk()
-        saved = {k: g.get(k, MISSING) for k in REF.reference_layers}
-        try:
-            for k, v in REF.reference_layers.items():
-                g[k] = v
-            return thunk()
-        finally:
-            for k, v in saved.items():
-                if v is MISSING:
-                    g.pop(k, None)
-                else:
-                    g[k] = v
-
-    # ---- the digits split of the notebook, loaded here so the test set is the grader's own ----
-    _digits = load_digits()
-    _X_all = np_array(_digits.images, dtype=F8).reshape(-1, 1, 8, 8) / 16.0
-    _y_all = np_array(_digits.target, dtype=I8)
-    _order = np_default_rng(2024).permutation(_y_all.shape[0])
-    _n_test = _y_all.shape[0] // 5
-    X_TEST = _X_all[_order[:_n_test]]
-    Y_TEST = _y_all[_order[:_n_test]]
-    X_TRAIN = _X_all[_order[_n_test:]]
-    Y_TRAIN = _y_all[_order[_n_test:]]
-
-    # ================================ im2col / col2im ================================
-    # name, x shape, kernel_size, stride, padding, kind, what the case exercises
-    COL_CASES = [
-        ("nonsquare_C3_distinct", (2, 3, 5, 7), (3, 2), 1, 0, "distinct",
-         "H != W, KH != KW, N = 2, C = 3 with all values distinct: rows (n, i, j), "
-         "columns (c, kh, kw)"),
-        ("defaults_N1_C1", (1, 1, 4, 4), 2, OMIT, OMIT, "distinct",
-         "N = C = 1, kernel_size an int, default stride 1 and padding 0"),
-        ("stride2_pad1_8x8_k3", (2, 2, 8, 8), 3, 2, 1, "distinct",
-         "stride 2, padding 1: Ho = Wo = (8 + 2 - 3)//2 + 1 = 4"),
-        ("stride2_floor_10x9_k3", (1, 2, 10, 9), 3, 2, 0, "float",
-         "(10 - 3)/2 = 3.5: Ho = 4 (floor), Wo = (9 - 3)//2 + 1 = 4"),
-        ("stride_pair_2_1", (2, 2, 7, 5), (3, 2), (2, 1), 0, "distinct",
-         "stride=(2, 1): 2 along H (rows), 1 along W (columns); H != W"),
-        ("padding_pair_1_0", (1, 3, 4, 6), (3, 3), 1, (1, 0), "distinct",
-         "padding=(1, 0): one zero row above and below, no zero columns"),
-        ("pairs_s12_p02", (2, 1, 5, 6), (2, 3), (1, 2), (0, 2), "distinct",
-         "stride=(1, 2), padding=(0, 2): pairs are (along H, along W)"),
-        ("kernel_covers_input", (2, 2, 3, 4), (3, 4), 1, 0, "distinct",
-         "kernel as large as the input: Ho = Wo = 1, one row per sample"),
-        ("stride3_pad2", (1, 2, 6, 7), (3, 2), 3, 2, "float",
-         "stride 3, padding 2: Ho = (6 + 4 - 3)//3 + 1 = 3, Wo = (7 + 4 - 2)//3 + 1 = 4"),
-        ("overlap_k3_s1_pad1", (2, 2, 6, 5), 3, 1, 1, "distinct",
-         "stride 1 < kernel 3: windows overlap, an element of x appears in up to 9 rows"),
-        ("integer_input", (2, 2, 4, 5), (2, 3), 1, 1, "int",
-         "x is an int64 array"),
-    ]
-
-    IM2COL_HINT = (
-        "cols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v] = xpad[n, c, i*sh + u, j*sw + v]: rows in "
-        "(n, i, j) order, columns in (c, kh, kw) order (as in w.reshape(F, -1)); "
-        "Ho = (H + 2*ph - KH)//sh + 1 (floor); pad H and W only, on both sides; pairs are "
-        "(along H, along W); the window view is (N, Ho, Wo, C, KH, KW) with strides "
-        "(sN, sh*sH, sw*sW, sC, sH, sW) of xpad.")
-    COL2IM_HINT = (
-        "dxpad[n, c, i*sh + u, j*sw + v] += cols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v] for every "
-        "entry (overlapping windows ADD UP: dxpad[idx] += cols with repeated fancy indices keeps "
-        "only one of them; use np.add.at or a loop over the KH*KW offsets adding strided "
-        "slices), then crop dx = dxpad[:, :, ph:ph+H, pw:pw+W] (shape x_shape; not p:-p).")
-
-    def col_inputs(k, spec, base):
-        name, xs, kernel, stride, padding, kind, why = spec
-        rng = np_default_rng(base + k)
-        x = data(rng, xs, kind)
-        kwargs = {}
-        if stride is not OMIT:
-            kwargs["stride"] = stride
-        if padding is not OMIT:
-            kwargs["padding"] = padding
-        st = 1 if stride is OMIT else stride
-        pd = 0 if padding is OMIT else padding
-        return rng, x, kernel, kwargs, st, pd, why
-
-    def check_im2col(im2col):
-        cases = []
-        for k, spec in enumerate(COL_CASES):
-            def case(ctx, k=k, spec=spec):
-                rng, x, kernel, kwargs, st, pd, why = col_inputs(k, spec, 6100)
-                expected = ref_im2col(x, kernel, st, pd)
-                xs = nd_copy(x)
-                before = snap(xs)
-                ctx["why"] = why
-                ctx["call"] = f"im2col(x {desc(x)}, kernel_size={kernel!r}{kw_text(kwargs)})"
-                cols = call(im2col, "im2col", (xs, kernel), kwargs, IM2COL_HINT)
-                g = as_float("cols", cols)
-                kh, kw = pair(kernel)
-                rows, c = expected.shape[0], x.shape[1]
-                if g.shape == expected.shape[::-1] and g.shape != expected.shape:
-                    raise CaseFailure(f"cols has shape {tuple(g.shape)}, the transpose of the "
-                                      f"expected {tuple(expected.shape)}.\n    Likely cause: "
-                                      f"one ROW per output position (n, i, j), one COLUMN per "
-                                      f"window element (c, kh, kw).")
-                if c > 1 and g.shape == expected.shape:
-                    khkwc = expected.reshape(rows, c, kh, kw).transpose(0, 2, 3, 1).reshape(
-                        rows, c * kh * kw)
-                    if not (np_abs(g - expected) <= ATOL).all() and (
-                            np_abs(g - khkwc) <= ATOL).all():
-                        raise CaseFailure(
-                            "the columns are in (kh, kw, c) order: cols[r, (u*KW + v)*C + c].\n"
-                            "    Likely cause: the window view has shape (N, Ho, Wo, KH, KW, C) "
-                            "(channels last). The columns must follow w.reshape(F, -1), i.e. "
-                            "(c, kh, kw): view (N, Ho, Wo, C, KH, KW).")
-                expect_array("cols", cols, expected, IM2COL_HINT)
-                expect_unchanged("x", before, xs, "im2col")
-            cases.append((spec[0], case))
-        run_cases("im2col", cases)
-
-    def check_col2im(col2im):
-        cases = []
-        for k, spec in enumerate(COL_CASES):
-            def case(ctx, k=k, spec=spec):
-                rng, x, kernel, kwargs, st, pd, why = col_inputs(k, spec, 6200)
-                shape = tuple(int(d) for d in x.shape)
-                rows, ncol = ref_im2col(x, kernel, st, pd).shape
-                cols = rng.standard_normal((rows, ncol))
-                expected = ref_col2im(cols, shape, kernel, st, pd)
-                cs = nd_copy(cols)
-                before = snap(cs)
-                ctx["why"] = why
-                ctx["call"] = (f"col2im(cols {desc(cols)}, x_shape={shape!r}, "
-                               f"kernel_size={kernel!r}{kw_text(kwargs)})")
-                dx = call(col2im, "col2im", (cs, shape, kernel), kwargs, COL2IM_HINT)
-                expect_array("dx", dx, expected, COL2IM_HINT)
-                expect_unchanged("cols", before, cs, "col2im")
-            cases.append((spec[0], case))
-
-        # <im2col(x), c> == <x, col2im(c)>, on random x and c
-        ADJOINT = [("adjoint_overlap_k3_s1_pad1", (2, 3, 6, 5), (3, 2), 1, 1,
-                    "random x and c, overlapping windows, padding 1"),
-                   ("adjoint_stride_pair_pad_pair", (1, 2, 7, 8), (2, 3), (2, 1), (1, 0),
-                    "random x and c, stride (2, 1), padding (1, 0)")]
-        for k, (name, xs, kernel, st, pd, why) in enumerate(ADJOINT):
-            def case(ctx, k=k, xs=xs, kernel=kernel, st=st, pd=pd, why=why):
-                rng = np_default_rng(6300 + k)
-                x = rng.standard_normal(xs)
-                cols_x = ref_im2col(x, kernel, st, pd)
-                c = rng.standard_normal(cols_x.shape)
-                lhs = float((cols_x * c).sum())
-                ctx["why"] = why + ": <im2col(x), c> == <x, col2im(c)> (col2im is the adjoint)"
-                ctx["call"] = (f"col2im(c {desc(c)}, x_shape={tuple(xs)!r}, kernel_size="
-                               f"{kernel!r}, stride={st!r}, padding={pd!r})")
-                dx = call(col2im, "col2im", (nd_copy(c), tuple(xs), kernel),
-                          {"stride": st, "padding": pd}, COL2IM_HINT)
-                g = as_float("dx", dx)
-                if g.shape != x.shape:
-                    raise CaseFailure(f"dx: expected shape {tuple(x.shape)} (x_shape), got "
-                                      f"{tuple(g.shape)}.\n    Likely cause: {COL2IM_HINT}")
-                rhs = float((x * g).sum())
-                if not abs(lhs - rhs) <= 1e-9 * (1.0 + abs(lhs)):
-                    raise CaseFailure(
-                        f"<im2col(x), c> = {lhs:.10g} (reference im2col) but <x, col2im(c)> = "
-                        f"{rhs:.10g}: your col2im is not the transpose of im2col.\n"
-                        f"    Likely cause: {COL2IM_HINT}")
-            cases.append((name, case))
-        run_cases("col2im", cases)
-
-    # ================================ conv2d fast ================================
-    # name, x shape, (F, KH, KW), stride, padding, kind, what the case exercises
-    CONV_CASES = [
-        ("nonsquare_basic", (2, 3, 5, 7), (4, 3, 2), 1, 0, "float",
-         "H != W, KH != KW, random non-symmetric kernel, N > 1, C > 1, F != C"),
-        ("single_sample_channel", (1, 1, 4, 4), (1, 2, 2), OMIT, OMIT, "float",
-         "N = 1, C = 1, F = 1, default stride and padding"),
-        ("stride2_8x8_k3", (1, 2, 8, 8), (3, 3, 3), 2, 0, "float",
-         "(8 - 3)/2 = 2.5 is not an integer: Ho = (8 - 3)//2 + 1 = 3 (floor)"),
-        ("stride2_pad1_8x8_k3", (2, 2, 8, 8), (3, 3, 3), 2, 1, "float",
-         "padding 1 on H and W only: Ho = (8 + 2 - 3)//2 + 1 = 4"),
-        ("stride2_10x9_k3", (1, 1, 10, 9), (2, 3, 3), 2, OMIT, "float",
-         "(10 - 3)/2 = 3.5: floor gives Ho = 4 (round or ceil would give 5)"),
-        ("stride_pair_2_1", (2, 2, 7, 5), (3, 3, 2), (2, 1), 0, "float",
-         "stride=(2, 1): 2 along H (rows), 1 along W (columns); H != W"),
-        ("padding_pair_1_0", (1, 3, 4, 6), (2, 3, 3), 1, (1, 0), "float",
-         "padding=(1, 0): one zero row above and below, no zero columns"),
-        ("pairs_s12_p02", (2, 1, 5, 6), (2, 2, 3), (1, 2), (0, 2), "float",
-         "stride=(1, 2), padding=(0, 2): pairs are (along H, along W)"),
-        ("many_filters", (3, 2, 5, 5), (5, 3, 3), 1, 1, "float",
-         "N = 3, C = 2, F = 5 = Wo: bias b[f] belongs to filter f (axis 1)"),
-        ("kernel_covers_input", (2, 2, 3, 4), (3, 3, 4), 1, 0, "float",
-         "kernel as large as the input: Ho = Wo = 1"),
-        ("stride3_pad2", (1, 2, 6, 7), (2, 3, 2), 3, 2, "float",
-         "stride 3, padding 2: Ho = (6 + 4 - 3)//3 + 1 = 3, Wo = (7 + 4 - 2)//3 + 1 = 4"),
-        ("distinct_C3_overlap", (2, 3, 6, 5), (2, 3, 2), 1, 1, "distinct",
-         "C = 3, distinct values, overlapping windows: a (kh, kw, c) column order is wrong"),
-        ("integer_inputs", (2, 2, 4, 5), (3, 2, 3), 1, 1, "int",
-         "x, w and b are int64 arrays: the result must be float, without truncation"),
-    ]
-
-    def conv_inputs(k, spec):
-        name, xs, (f, kh, kw), stride, padding, kind, why = spec
-        rng = np_default_rng(30240 + k)
-        x = data(rng, xs, kind)
-        w = data(rng, (f, xs[1], kh, kw), kind)
-        b = data(rng, (f,), kind)
-        kwargs = {}
-        if stride is not OMIT:
-            kwargs["stride"] = stride
-        if padding is not OMIT:
-            kwargs["padding"] = padding
-        st = 1 if stride is OMIT else stride
-        pd = 0 if padding is OMIT else padding
-        return rng, x, w, b, kwargs, st, pd, why
-
-    CONV_FWD_HINT = (
-        "out = (cols @ w.reshape(F, -1).T + b).reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2) with "
-        "cols = im2col(x, (KH, KW), stride, padding) (rows (n, i, j), columns (c, kh, kw)); "
-        "reshaping the (N*Ho*Wo, F) product directly to (N, F, Ho, Wo) mixes positions and "
-        "filters; cross-correlation (no kernel flip); Ho = (H + 2*ph - KH)//sh + 1.")
-    CONV_DX_HINT = (
-        "dout2d = dout.transpose(0, 2, 3, 1).reshape(N*Ho*Wo, F) (same row order as cols); "
-        "dcols = dout2d @ w.reshape(F, -1); dx = col2im(dcols, x.shape, ...): overlaps add up "
-        "(no dx[idx] += with repeated indices), padding cropped, dx has x's shape.")
-    CONV_DW_HINT = ("dw = (dout2d.T @ cols).reshape(F, C, KH, KW) with dout2d = "
-                    "dout.transpose(0, 2, 3, 1).reshape(N*Ho*Wo, F): sums over n, i, j.")
-    CONV_DB_HINT = "db = dout.sum(axis=(0, 2, 3)): one value per filter, summed over N, Ho, Wo."
-
-    # Input of the speed checks: the loop reference takes ~0.1 s (forward) / ~0.2 s (backward),
-    # almost all of it Python overhead, one iteration per output position and filter. With one
-    # sample, channel and filter and a small kernel, a loop over the 32,625 output positions is
-    # at most ~10x faster than the reference (copying one window costs ~0.5 us), while
-    # vectorised solutions, also memory-hungry ones (np.add.at, outer products), are > 60x faster.
-    SPEED_X, SPEED_W, SPEED_STRIDE, SPEED_PAD = (1, 1, 144, 224), (1, 1, 2, 2), 1, 1
-    SLOW_HINT = (
-        "a Python loop over the output positions (i, j) ({} of them here), even with NumPy "
-        "inside, or over samples and positions. Build all windows at once (im2col with "
-        "as_strided) and use ONE matrix multiply (and col2im with a loop over the KH*KW kernel "
-        "offsets, or np.add.at, in the backward pass). Loops over the kernel offsets or over "
-        "the filters are fine.")
-
-    def time_against(student_call, ref_call):
-        """Interleaved best-of timing; returns (best student s, best reference s, rounds)."""
-        gc_collect()
-        best_s = best_r = inf
-        spent = 0.0
-        rounds = 0
-        for rnd in range(MAX_ROUNDS):
-            rounds += 1
-            if rnd % 2 == 0:
-                t0 = perf_counter()
-                ref_call()
-                t1 = perf_counter()
-                student_call()
-                t2 = perf_counter()
-                tr, ts = t1 - t0, t2 - t1
-            else:
-                t0 = perf_counter()
-                student_call()
-                t1 = perf_counter()
-                ref_call()
-                t2 = perf_counter()
-                ts, tr = t1 - t0, t2 - t1
-            best_r = min(best_r, tr)
-            best_s = min(best_s, ts)
-            spent += ts
-            if rounds >= MIN_ROUNDS and best_r >= SPEEDUP * best_s:
-                break
-            if spent > STUDENT_BUDGET:
-                break
-        return best_s, best_r, rounds
-
-    def judge_speed(fn_name, best_s, best_r, rounds, ho, wo):
-        if not best_r > 1e-3:
-            raise CaseFailure(f"the timer does not work (loop reference measured {best_r:.3g} s);"
-                              f" do not reassign time.perf_counter.")
-        ratio = best_r / best_s if best_s > 0 else inf
-        line = (f"{fn_name} speed: {best_s * 1e3:.2f} ms, loop reference {best_r * 1e3:.1f} ms "
-                f"(best of {rounds}): {ratio:.1f}x faster, at least {SPEEDUP:.0f}x required")
-        print(line)
-        if ratio < SPEEDUP:
-            raise CaseFailure(line + ".\n    Likely cause: " + SLOW_HINT.format(ho * wo))
-
-    def speed_inputs(seed):
-        rng = np_default_rng(seed)
-        x = rng.standard_normal(SPEED_X)
-        w = rng.standard_normal(SPEED_W)
-        b = rng.standard_normal(SPEED_W[0])
-        return rng, x, w, b
-
-    def speed_geometry():
-        _, _, h, wd = SPEED_X
-        _, _, kh, kw = SPEED_W
-        return (h + 2 * SPEED_PAD - kh) // SPEED_STRIDE + 1, (wd + 2 * SPEED_PAD - kw) // SPEED_STRIDE + 1
-
-    def check_conv2d_forward_fast(conv2d_forward_fast):
-        cases = []
-        for k, spec in enumerate(CONV_CASES):
-            def case(ctx, k=k, spec=spec):
-                rng, x, w, b, kwargs, st, pd, why = conv_inputs(k, spec)
-                expected = ref_conv_fwd(x, w, b, st, pd)
-                xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
-                before = [snap(a) for a in (xs, ws, bs)]
-                ctx["why"] = why
-                ctx["call"] = (f"conv2d_forward_fast(x {desc(x)}, w {desc(w)}, b {desc(b)}"
-                               f"{kw_text(kwargs)})")
-                res = call(conv2d_forward_fast, "conv2d_forward_fast", (xs, ws, bs), kwargs,
-                           CONV_FWD_HINT)
-                out, _cache = unpack("conv2d_forward_fast", res, ("out", "cache"))
-                expect_array("out", out, expected, CONV_FWD_HINT)
-                expect_float_dtype("out", out, "integer inputs must give a float result: build "
-                                               "the padded input with np.zeros (float64).")
-                for label, snapshot, arr in zip(("x", "w", "b"), before, (xs, ws, bs)):
-                    expect_unchanged(label, snapshot, arr, "conv2d_forward_fast")
-            cases.append((spec[0], case))
-
-        def speed_case(ctx):
-            rng, x, w, b = speed_inputs(5150)
-            ho, wo = speed_geometry()
-            ctx["why"] = (f"at least {SPEEDUP:.0f}x faster than a loop over (i, j, f) like the "
-                          f"part-1 solution; Ho*Wo = {ho * wo} output positions")
-            ctx["call"] = (f"conv2d_forward_fast(x {desc(x)}, w {desc(w)}, b {desc(b)}, "
-                           f"stride={SPEED_STRIDE}, padding={SPEED_PAD}), timed")
-            xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
-            args, kwargs = (xs, ws, bs), {"stride": SPEED_STRIDE, "padding": SPEED_PAD}
-            call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs, CONV_FWD_HINT,
-                 values=False)
-            best_s, best_r, rounds = timed(lambda: time_against(
-                lambda: call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs,
-                             CONV_FWD_HINT),
-                lambda: loop_conv2d_forward(x, w, b, SPEED_STRIDE, SPEED_PAD)))
-            judge_speed("conv2d_forward_fast", best_s, best_r, rounds, ho, wo)
-        cases.append(("speed", speed_case))
-        run_cases("conv2d_forward_fast", cases)
-
-    def conv_backward_case(ctx, fwd, bwd, x, w, b, kwargs, dout, expected, why):
-        exp_dx, exp_dw, exp_db = expected
-        xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
-        ctx["why"] = why
-        ctx["call"] = (f"conv2d_backward_fast(dout {desc(dout)}, cache) after "
-                       f"conv2d_forward_fast(x {desc(x)}, w {desc(w)}, b {desc(b)}"
-                       f"{kw_text(kwargs)})")
-        res = call(fwd, "conv2d_forward_fast (called to build the cache)", (xs, ws, bs), kwargs,
-                   "conv2d_forward_fast must work before conv2d_backward_fast can be tested: "
-                   + CONV_FWD_HINT)
-        _out, cache = unpack("conv2d_forward_fast", res, ("out", "cache"))
-        before = [snap(a) for a in (xs, ws, bs)]       # taken after the forward pass
-        cache_before = snap(cache)
-        ds = nd_copy(dout)
-        dout_before = snap(ds)
-        for attempt in ("", " (second call with the same dout and cache)"):
-            res = call(bwd, "conv2d_backward_fast" + attempt, (ds, cache), {}, CONV_DX_HINT)
-            dx, dw, db = unpack("conv2d_backward_fast", res, ("dx", "dw", "db"))
-            for label, got, exp, hint in (("dx", dx, exp_dx, CONV_DX_HINT),
-                                          ("dw", dw, exp_dw, CONV_DW_HINT),
-                                          ("db", db, exp_db, CONV_DB_HINT)):
-                expect_float_dtype(label, got, "gradients must be float arrays (np.zeros(shape) "
-                                               "is float64; np.zeros_like of an int array is not).")
-                expect_array(label + attempt, got, exp, hint + (
-                    " A second call must give the same result: do not keep state or change "
-                    "the cache." if attempt else ""))
-            expect_unchanged("dout", dout_before, ds, "conv2d_backward_fast")
-            expect_unchanged("cache", cache_before, cache, "conv2d_backward_fast")
-            for label, snapshot, arr in zip(("x", "w", "b"), before, (xs, ws, bs)):
-                expect_unchanged(label, snapshot, arr, "conv2d_backward_fast")
-
-    def check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast):
-        cases = []
-        for k, spec in enumerate(CONV_CASES):
-            def case(ctx, k=k, spec=spec):
-                rng, x, w, b, kwargs, st, pd, why = conv_inputs(k, spec)
-                dout = rng.standard_normal(ref_conv_fwd(x, w, b, st, pd).shape)   # never ones
-                expected = ref_conv_bwd(x, w, b, st, pd, dout)
-                conv_backward_case(ctx, conv2d_forward_fast, conv2d_backward_fast, x, w, b,
-                                   kwargs, dout, expected, why)
-            cases.append((spec[0], case))
-
-        def speed_case(ctx):
-            rng, x, w, b = speed_inputs(5160)
-            ho, wo = speed_geometry()
-            dout = rng.standard_normal((SPEED_X[0], SPEED_W[0], ho, wo))
-            ctx["why"] = (f"at least {SPEEDUP:.0f}x faster than the part-1 style backward loop "
-                          f"over (i, j, f); Ho*Wo = {ho * wo} output positions")
-            ctx["call"] = (f"conv2d_backward_fast(dout {desc(dout)}, cache) after "
-                           f"conv2d_forward_fast(x {desc(x)}, w {desc(w)}, b {desc(b)}, "
-                           f"stride={SPEED_STRIDE}, padding={SPEED_PAD}), timed")
-            kwargs = {"stride": SPEED_STRIDE, "padding": SPEED_PAD}
-            res = call(conv2d_forward_fast, "conv2d_forward_fast (called to build the cache)",
-                       (nd_copy(x), nd_copy(w), nd_copy(b)), kwargs,
-                       "conv2d_forward_fast must work before conv2d_backward_fast can be timed.",
-                       values=False)
-            _out, cache = unpack("conv2d_forward_fast", res, ("out", "cache"))
-            ds = nd_copy(dout)
-            call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {}, CONV_DX_HINT,
-                 values=False)
-            best_s, best_r, rounds = timed(lambda: time_against(
-                lambda: call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {},
-                             CONV_DX_HINT),
-                lambda: loop_conv2d_backward(x, w, SPEED_STRIDE, SPEED_PAD, dout)))
-            judge_speed("conv2d_backward_fast", best_s, best_r, rounds, ho, wo)
-        cases.append(("speed", speed_case))
-        run_cases("conv2d_backward_fast", cases)
-
-    # ================================ the CNN ================================
-    GRAD_HINTS = {
-        "loss": "loss, dscores = softmax_cross_entropy(scores, y): the MEAN cross-entropy over "
-                "the batch of the network conv(pad 1) -> ReLU -> max-pool 2 -> flatten -> linear.",
-        "W2": "dW2 comes from linear_backward(dscores, cache): x.T @ dscores, where x is the "
-              "flattened pooled activation (N, 128) of the same forward pass.",
-        "b2": "db2 = dscores.sum(axis=0), from linear_backward.",
-        "W1": "backward in reverse order: linear -> flatten -> max-pool -> ReLU (relu_backward: "
-              "no gradient where the conv output was <= 0) -> conv2d_backward_fast; each "
-              "backward gets the cache of its own forward call.",
-        "b1": "db1 is the third result of conv2d_backward_fast, after the ReLU mask "
-              "(relu_backward) has been applied to the gradient.",
-    }
-
-    def cnn_params(rng):
-        return {"W1": rng.standard_normal((8, 1, 3, 3)) * 0.5,
-                "b1": rng.standard_normal(8) * 0.1,
-                "W2": rng.standard_normal((128, 10)) * 0.3,
-                "b2": rng.standard_normal(10) * 0.1}
-
-    # name, seed, batch size, what the case exercises
-    GRAD_CASES = [
-        ("tiny_batch_N3", 8080, 3, "3 random 8x8 images, random parameters, float64"),
-        ("single_image_N1", 8081, 1, "one image (N = 1): the mean over the batch is that image"),
-    ]
-
-    def check_cnn_gradient(cnn_loss):
-        cases = []
-        for name, seed, n, why in GRAD_CASES:
-            def case(ctx, seed=seed, n=n, why=why):
-                rng = np_default_rng(seed)
-                P = cnn_params(rng)
-                X = rng.standard_normal((n, 1, 8, 8))
-                y = rng.integers(0, 10, size=n)
-                expected = {}
-                if not recording():         # the grader's work; the kernel only records
-                    ref_loss = ref_cnn_loss(P, X, y)
-                    Pf = {k: nd_copy(v) for k, v in P.items()}
-                    expected = {k: numeric_grad(lambda: ref_cnn_loss(Pf, X, y), Pf[k])
-                                for k, _ in CNN_SHAPES}
-                Ps = {k: nd_copy(v) for k, v in P.items()}
-                Xs, ys = nd_copy(X), nd_copy(y)
-                before = [snap(a) for a in (Ps, Xs, ys)]
-                ctx["why"] = (why + "; your cnn_loss is run with the reference layers in place "
-                              "of yours, gradients compared with central finite differences of "
-                              "the reference loss")
-                ctx["call"] = (f"cnn_loss(params {{W1 (8, 1, 3, 3), b1 (8,), W2 (128, 10), "
-                               f"b2 (10,)}}, X {desc(X)}, y {y.tolist()!r})")
-                for attempt in ("", " (second call with the same arguments)"):
-                    res = with_reference_layers(cnn_loss, lambda: call(
-                        cnn_loss, "cnn_loss" + attempt, (Ps, Xs, ys), {}, GRAD_HINTS["W1"]))
-                    loss, grads = unpack("cnn_loss", res, ("loss", "grads"))
-                    if not recording():
-                        expect_array("loss" + attempt, loss, np_array(ref_loss, dtype=F8),
-                                     GRAD_HINTS["loss"], 1e-9, 1e-12)
-                    if not isinstance(grads, dict):
-                        raise CaseFailure(f"grads must be a dict with the keys 'W1', 'b1', "
-                                          f"'W2', 'b2'; got a {type(grads).__name__}.")
-                    for key, shape in CNN_SHAPES:
-                        if key not in grads:
-                            raise CaseFailure(f"grads has no key {key!r} (keys: "
-                                              f"{sorted(repr(k) for k in grads)}).\n    Likely "
-                                              f"cause: grads must have the keys of params.")
-                    for key, shape in CNN_SHAPES:
-                        if not recording():
-                            expect_array(f"grads[{key!r}]" + attempt, grads[key],
-                                         expected[key], GRAD_HINTS[key], FD_RTOL, FD_ATOL)
-                    for label, snapshot, arr in zip(("params", "X", "y"), before, (Ps, Xs, ys)):
-                        expect_unchanged(label, snapshot, arr, "cnn_loss")
-            cases.append((name, case))
-        run_cases("cnn_loss", cases)
-
-    ACC_HINT = ("the network does not learn enough: check that cnn_loss passes its tests, "
-                "that every step does params[k] = params[k] - lr_e * grads[k] for all four keys "
-                "with lr_e = lr * (1 - e / epochs), that the data is reshuffled every epoch, and "
-                "the defaults (epochs=16, batch_size=32, lr=0.3).")
-
-    def held_out_accuracy(what, params):
-        """(accuracy, text) of params on the grader's test split, or (None, why not)."""
-        if params is None:
-            return None, (f"{what} is None: train_cnn did not return (see the error in the "
-                          f"training cell)")
-        if not isinstance(params, dict):
-            return None, f"{what} must be a dict; got a {type(params).__name__}"
-        P = {}
-        for key, shape in CNN_SHAPES:
-            if key not in params:
-                return None, f"{what} has no key {key!r}"
-            try:
-                P[key] = np_array(params[key], dtype=F8, copy=True)
-            except Exception as e:
-                return None, f"{what}[{key!r}] is not a float array ({type(e).__name__}: {e})"
-            if P[key].shape != shape:
-                return None, f"{what}[{key!r}] has shape {tuple(P[key].shape)}, expected {shape}"
-            if not np_isfinite(P[key]).all():
-                return None, (f"{what}[{key!r}] contains nan or inf: the training diverged "
-                              f"(learning rate too large, or wrong gradients)")
-        right = int((ref_cnn_scores(P, X_TEST).argmax(axis=1) == Y_TEST).sum())
-        acc = right / Y_TEST.shape[0]
-        return acc, f"held-out accuracy of {what}: {acc:.2%} ({right}/{Y_TEST.shape[0]})"
-
-    def check_cnn_accuracy(params, train_cnn):
-        def case(ctx):
-            ctx["why"] = (f"params_cnn (from train_cnn(X_train, y_train)) on the "
-                          f"{Y_TEST.shape[0]} held-out test digits, reference forward pass; "
-                          f"at least {ACCURACY:.0%} needed")
-            ctx["call"] = "accuracy of params_cnn"
-            acc, text = held_out_accuracy("params_cnn", observed("params_cnn", params))
-            if acc is not None and acc >= ACCURACY:
-                print(f"{text}, at least {ACCURACY:.0%} required")
-                return
-            # Not enough: train_cnn / cnn_loss, or a layer (graded in its own cell)? Train
-            # again, with the reference layers in place of the student's.
-            res = with_reference_layers(train_cnn, lambda: call(
-                train_cnn, "train_cnn (run again with the reference layers)",
-                (nd_copy(X_TRAIN), nd_copy(Y_TRAIN)), {}, ACC_HINT))
-            params2, _history = unpack("train_cnn", res, ("params", "loss_history"))
-            acc2, text2 = held_out_accuracy("the parameters trained with the reference layers",
-                                            params2)
-            print(f"{text}, below {ACCURACY:.0%}; {text2}")
-            if acc2 is not None and acc2 >= ACCURACY:
-                print("Your train_cnn and cnn_loss learn well with the reference layers in place "
-                      "of yours: the points of this cell are yours. One of your layers has a bug, "
-                      "graded in its own cell (see the hidden tests above).")
-                return
-            raise CaseFailure(f"{text}; with the reference layers in place of yours, {text2}; "
-                              f"at least {ACCURACY:.0%} required.\n    Likely cause: {ACC_HINT}")
-        run_cases("train_cnn (held-out accuracy)", [("held_out_accuracy", case)])
-
-    return types.SimpleNamespace(
-        check_im2col=check_im2col,
-        check_col2im=check_col2im,
-        check_conv2d_forward_fast=check_conv2d_forward_fast,
-        check_conv2d_backward_fast=check_conv2d_backward_fast,
-        check_cnn_gradient=check_cnn_gradient,
-        check_cnn_accuracy=check_cnn_accuracy,
-        loop_conv2d_forward=loop_conv2d_forward,
-        loop_conv2d_backward=loop_conv2d_backward,
-    )
-
-
-_grader_fast = _make_grader_fast()
-del _make_grader_fast
-### END HIDDEN TESTS
-
 # %% [markdown]
-# # Part 2: fast convolution (im2col) and a CNN that learns (60 points)
+# # Part 2: fast convolution (im2col) and a CNN that learns ({points:im2col_hidden+col2im_hidden+conv2d_forward_fast_hidden+conv2d_backward_fast_hidden+cnn_gradient_hidden+cnn_accuracy_hidden} points)
 #
 # Your part-1 `conv2d_forward` runs a Python loop over every output position (and filter). Each
 # iteration does very little arithmetic, so almost all the time goes into the Python
@@ -2476,7 +785,7 @@ except ValueError as err:
     print("writing into the read-only view is refused:", err)
 
 # %% [markdown]
-# ## 8. im2col: every window becomes one row (10 points)
+# ## 8. im2col: every window becomes one row ({points:im2col_hidden} points)
 #
 # `im2col` ("image to columns") copies the windows into a 2-D matrix `cols`:
 #
@@ -2597,13 +906,13 @@ expect_close("im2col worked example (padding 1)",
 print("im2col: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "im2col_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for im2col (10 points) run when your notebook is graded.
+# Hidden tests for im2col ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-_grader_fast.check_im2col(im2col)
+_grader.check_im2col(im2col)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 9. col2im: back to the image, adding up the overlaps (10 points)
+# ## 9. col2im: back to the image, adding up the overlaps ({points:col2im_hidden} points)
 #
 # In the backward pass you receive `dcols = dL/dcols` (the shape of `cols`) and need
 # `dx = dL/dx`. Every entry of `cols` is a **copy** of one element of `xpad`, and an element that
@@ -2725,13 +1034,13 @@ assert abs(lhs_demo - rhs_demo) <= 1e-9 * (1 + abs(lhs_demo)), (
 print("col2im: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "col2im_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for col2im (10 points) run when your notebook is graded.
+# Hidden tests for col2im ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-_grader_fast.check_col2im(col2im)
+_grader.check_col2im(col2im)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 10. Fast convolution, forward: one matrix multiplication (10 points)
+# ## 10. Fast convolution, forward: one matrix multiplication ({points:conv2d_forward_fast_hidden} points)
 #
 # Row `r = (n*Ho + i)*Wo + j` of `cols` is the window under `out[n, :, i, j]`, flattened in
 # `(c, kh, kw)` order, and row `f` of `w.reshape(F, -1)` is filter `f` flattened in the same
@@ -2844,9 +1153,6 @@ expect_close("conv2d_forward_fast worked example of section 1", out_demo,
              [[[[0.0, 2.0, 4.0], [8.0, 10.0, 12.0]]]],
              "cross-correlation without flipping the kernel; rows of cols in (n, i, j) order "
              "and columns in (c, kh, kw) order, like w.reshape(F, -1).")
-assert np.asarray(out_demo).dtype.kind == "f", (
-    f"conv2d_forward_fast: integer inputs must give a float array, got dtype "
-    f"{np.asarray(out_demo).dtype}. Likely cause: the padded input is not a float array.")
 
 # Two filters and two channels: a wrong reshape of the product mixes filters and positions
 x_demo = np.arange(1.0, 19.0).reshape(1, 2, 3, 3)
@@ -2860,13 +1166,13 @@ expect_close("conv2d_forward_fast 1x1 kernels (filter 0 = channel 0 + 0.5, filte
 print("conv2d_forward_fast: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_forward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_forward_fast (10 points: values and speed) run when your notebook is graded.
+# Hidden tests for conv2d_forward_fast ({points} points: values and speed) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-_grader_fast.check_conv2d_forward_fast(conv2d_forward_fast)
+_grader.check_conv2d_forward_fast(conv2d_forward_fast)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 11. Fast convolution, backward (10 points)
+# ## 11. Fast convolution, backward ({points:conv2d_backward_fast_hidden} points)
 #
 # The forward pass is `out2d = cols @ Wm.T + b` with `Wm = w.reshape(F, -1)`: a linear layer
 # applied to every row of `cols`. So the backward pass is that of a linear layer, followed by
@@ -2973,18 +1279,19 @@ expect_close("conv2d_backward_fast db (worked example)", db_demo, [3.0],
 print("conv2d_backward_fast: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_backward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_backward_fast (10 points: values and speed) run when your notebook is graded.
+# Hidden tests for conv2d_backward_fast ({points} points: values and speed) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-_grader_fast.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast)
+_grader.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 12. A CNN that learns to read digits (20 points)
+# ## 12. A CNN that learns to read digits ({points:cnn_gradient_hidden+cnn_accuracy_hidden} points)
 #
-# Time to use your layers. scikit-learn comes with a small data set of 1,797 handwritten digits,
-# 8 x 8 pixels with values 0 to 16 (`load_digits`, stored inside the package: no download). The
-# next cell scales them to [0, 1], adds the channel axis and holds out 20% of them (359 images,
-# fixed random split) as a **test set** that is never used for training.
+# Time to use your layers. The file `digits.npz`, handed out with this notebook, holds 1,797
+# handwritten digits, 8 x 8 pixels with values 0 to 16 (the UCI "Optical Recognition of Handwritten
+# Digits" set, as shipped by scikit-learn; no download). The next cell scales them to [0, 1], adds
+# the channel axis and holds out 20% of them (359 images, fixed random split) as a **test set**
+# that is never used for training.
 #
 # The network:
 #
@@ -3004,11 +1311,9 @@ _grader_fast.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fas
 # follow the same `forward -> (out, cache)`, `backward(dout, cache)` pattern as your layers.
 
 # %% nbgrader={"grade": false, "grade_id": "digits_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
-from sklearn.datasets import load_digits        # bundled with scikit-learn: no download
-
-digits = load_digits()
-X_all = digits.images.reshape(-1, 1, 8, 8) / 16.0      # (1797, 1, 8, 8), pixels 0..16 -> [0, 1]
-y_all = digits.target                                  # (1797,) integer labels 0..9
+digits = np.load("digits.npz")                         # handed out with this notebook
+X_all = digits["images"].reshape(-1, 1, 8, 8) / 16.0   # (1797, 1, 8, 8), pixels 0..16 -> [0, 1]
+y_all = digits["target"].astype(np.int64)              # (1797,) integer labels 0..9
 split_order = np.random.default_rng(2024).permutation(len(y_all))   # fixed split
 n_test = len(y_all) // 5                               # 20% held out
 X_test, y_test = X_all[split_order[:n_test]], y_all[split_order[:n_test]]
@@ -3064,7 +1369,7 @@ def init_cnn_params(seed=0):
     }
 
 # %% [markdown]
-# ### 12a. Loss and gradients of the whole network (10 points)
+# ### 12a. Loss and gradients of the whole network ({points:cnn_gradient_hidden} points)
 #
 # `cnn_loss(params, X, y)` runs the forward pass layer by layer, **keeping every cache**, then the
 # backward pass in **reverse order**, each layer receiving the gradient produced by the layer
@@ -3177,254 +1482,18 @@ print("cnn_loss: visible tests passed")
 # This cell is intentionally empty in your copy of the notebook.
 # When your work is graded, the grader fills it in (the reference implementation).
 ### BEGIN HIDDEN TESTS
-def _make_reference():
-    """The reference implementation of every graded function, and the CNN's reference layers.
-
-    The trusted grader (coursetools/verify.py) runs this cell outside the kernel and judges
-    every recorded check against it. The kernel runs it only here, after all layer checks: the
-    CNN checks swap these layers in for the student's own. Everything here is vectorised with
-    fancy indexing, einsum and np.add.at, independent of the loop and as_strided solutions, and
-    proven against them, finite differences and torch in gradebook_tests/test_reference.py.
-    """
-    import types
-    import numpy
-
-    float64 = F8 = numpy.float64
-    np_array, np_zeros, np_arange = numpy.array, numpy.zeros, numpy.arange
-    np_einsum, np_add_at = numpy.einsum, numpy.add.at
-    np_maximum, np_exp, np_log = numpy.maximum, numpy.exp, numpy.log
-
-
-    def pair(v):
-        if isinstance(v, (tuple, list)):
-            return int(v[0]), int(v[1])
-        return int(v), int(v)
-
-    def window_index(length, k, s):
-        """(n_out, k) array: row t holds the input indices covered by window t."""
-        n_out = (length - k) // s + 1
-        return np_arange(n_out).reshape(n_out, 1) * s + np_arange(k).reshape(1, k)
-
-    def zero_pad(x, ph, pw):
-        n, c, h, w = x.shape
-        xp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=float64)
-        xp[:, :, ph:ph + h, pw:pw + w] = x
-        return xp
-
-    def windows(xp, kh, kw, sh, sw):
-        """All windows at once: (N, C, Ho, KH, Wo, KW), plus the index tuple that made them."""
-        rows = window_index(xp.shape[2], kh, sh)
-        cols = window_index(xp.shape[3], kw, sw)
-        idx = (slice(None), slice(None),
-               rows.reshape(rows.shape[0], kh, 1, 1), cols.reshape(1, 1, cols.shape[0], kw))
-        return xp[idx], idx
-
-    def ref_conv2d_forward(x, w, b, stride=1, padding=0):
-        x = np_array(x, dtype=float64)
-        w = np_array(w, dtype=float64)
-        b = np_array(b, dtype=float64)
-        sh, sw = pair(stride)
-        ph, pw = pair(padding)
-        f, c, kh, kw = w.shape
-        win, _ = windows(zero_pad(x, ph, pw), kh, kw, sh, sw)
-        return np_einsum("ncaubv,fcuv->nfab", win, w) + b.reshape(1, f, 1, 1)
-
-    def ref_conv2d_backward(x, w, b, stride, padding, dout):
-        x = np_array(x, dtype=float64)
-        w = np_array(w, dtype=float64)
-        dout = np_array(dout, dtype=float64)
-        sh, sw = pair(stride)
-        ph, pw = pair(padding)
-        n, c, h, wd = x.shape
-        f, _, kh, kw = w.shape
-        xp = zero_pad(x, ph, pw)
-        win, idx = windows(xp, kh, kw, sh, sw)
-        db = dout.sum(axis=(0, 2, 3))      # one value per filter
-        dw = np_einsum("nfab,ncaubv->fcuv", dout, win)
-        dxp = np_zeros(xp.shape, dtype=float64)
-        np_add_at(dxp, idx, np_einsum("nfab,fcuv->ncaubv", dout, w))   # overlaps accumulate
-        dx = dxp[:, :, ph:ph + h, pw:pw + wd].copy()
-        return dx, dw, db
-
-    def pool_geometry(x, kernel_size, stride):
-        kh, kw = pair(kernel_size)
-        sh, sw = pair(kernel_size) if stride is None else pair(stride)
-        n, c, h, w = x.shape
-        rows = window_index(h, kh, sh)
-        cols = window_index(w, kw, sw)
-        ho, wo = rows.shape[0], cols.shape[0]
-        win = x[:, :, rows.reshape(ho, kh, 1, 1), cols.reshape(1, 1, wo, kw)]
-        win = win.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, ho, wo, kh * kw)
-        first = win.argmax(axis=4)              # FIRST maximum, row-major inside the window
-        r = rows[:, 0].reshape(1, 1, ho, 1) + first // kw
-        q = cols[:, 0].reshape(1, 1, 1, wo) + first % kw
-        return win.max(axis=4), r, q
-
-    def ref_maxpool2d_forward(x, kernel_size, stride=None):
-        out, _, _ = pool_geometry(np_array(x, dtype=float64), kernel_size, stride)
-        return out
-
-    def ref_maxpool2d_backward(x, kernel_size, stride, dout):
-        x = np_array(x, dtype=float64)
-        _, r, q = pool_geometry(x, kernel_size, stride)
-        n, c = x.shape[0], x.shape[1]
-        dx = np_zeros(x.shape, dtype=float64)
-        np_add_at(dx, (np_arange(n).reshape(n, 1, 1, 1), np_arange(c).reshape(1, c, 1, 1), r, q),
-                  np_array(dout, dtype=float64))
-        return dx
-
-    def flat_position(c, h, w):
-        """(C, H, W) array: column of out that receives x[n, c, h, w] (C order)."""
-        return ((np_arange(c).reshape(c, 1, 1) * h + np_arange(h).reshape(1, h, 1)) * w
-                + np_arange(w).reshape(1, 1, w))
-
-    def ref_flatten_forward(x):
-        x = np_array(x, dtype=float64)
-        n, c, h, w = x.shape
-        out = np_zeros((n, c * h * w), dtype=float64)
-        out[:, flat_position(c, h, w)] = x
-        return out
-
-    def ref_flatten_backward(x_shape, dout):
-        n, c, h, w = x_shape
-        return np_array(dout, dtype=float64)[:, flat_position(c, h, w)]
-
-    # ---- part 2: im2col / col2im ----
-    def geometry(x_shape, kernel_size, stride, padding):
-        n, c, h, w = (int(d) for d in x_shape)
-        kh, kw = pair(kernel_size)
-        sh, sw = pair(stride)
-        ph, pw = pair(padding)
-        rows = window_index(h + 2 * ph, kh, sh)            # (Ho, KH)
-        cols = window_index(w + 2 * pw, kw, sw)            # (Wo, KW)
-        ho, wo = rows.shape[0], cols.shape[0]
-        # index arrays broadcasting to (Ho, Wo, KH, KW)
-        idx = (rows.reshape(ho, 1, kh, 1), cols.reshape(1, wo, 1, kw))
-        return (n, c, h, w, kh, kw, ph, pw, ho, wo), idx
-
-    def ref_im2col(x, kernel_size, stride=1, padding=0):
-        x = np_array(x, dtype=F8)
-        (n, c, h, w, kh, kw, ph, pw, ho, wo), (r, q) = geometry(x.shape, kernel_size, stride,
-                                                                padding)
-        xp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=F8)
-        xp[:, :, ph:ph + h, pw:pw + w] = x
-        g = xp[:, :, r, q]                                  # (N, C, Ho, Wo, KH, KW)
-        return g.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
-
-    def ref_col2im(cols, x_shape, kernel_size, stride=1, padding=0):
-        (n, c, h, w, kh, kw, ph, pw, ho, wo), (r, q) = geometry(x_shape, kernel_size, stride,
-                                                                padding)
-        g = np_array(cols, dtype=F8).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-        dxp = np_zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=F8)
-        np_add_at(dxp, (slice(None), slice(None), r, q), g)     # overlaps accumulate
-        return dxp[:, :, ph:ph + h, pw:pw + w].copy()
-
-    # ---- the CNN (same architecture as the notebook) ----
-
-    def ref_cnn_scores(P, X):
-        a = ref_conv2d_forward(X, P["W1"], P["b1"], 1, 1)
-        h = np_maximum(a, 0.0)
-        p = ref_maxpool2d_forward(h, 2, None)
-        return ref_flatten_forward(p) @ P["W2"] + P["b2"]
-
-    def ref_log_softmax(scores):
-        s = scores - scores.max(axis=1, keepdims=True)
-        return s - np_log(np_exp(s).sum(axis=1, keepdims=True))
-
-    def ref_cnn_loss(P, X, y):
-        logp = ref_log_softmax(ref_cnn_scores(P, X))
-        return float(-logp[np_arange(logp.shape[0]), y].mean())
-
-    # ---- reference layers with the notebook's signatures, swapped in while cnn_loss is checked ----
-    def sw_conv_forward(x, w, b, stride=1, padding=0):
-        x, w, b = (np_array(a, dtype=F8) for a in (x, w, b))
-        return ref_conv2d_forward(x, w, b, stride, padding), (x, w, b, stride, padding)
-
-    def sw_conv_backward(dout, cache):
-        x, w, b, stride, padding = cache
-        return ref_conv2d_backward(x, w, b, stride, padding, dout)
-
-    def sw_pool_forward(x, kernel_size, stride=None):
-        x = np_array(x, dtype=F8)
-        return ref_maxpool2d_forward(x, kernel_size, stride), (x, kernel_size, stride)
-
-    def sw_pool_backward(dout, cache):
-        x, kernel_size, stride = cache
-        return ref_maxpool2d_backward(x, kernel_size, stride, dout)
-
-    def sw_flatten_forward(x):
-        return ref_flatten_forward(x), tuple(x.shape)
-
-    def sw_flatten_backward(dout, cache):
-        return ref_flatten_backward(cache, dout)
-
-    def sw_relu_forward(x):
-        x = np_array(x, dtype=F8)
-        return np_maximum(x, 0.0), x
-
-    def sw_relu_backward(dout, cache):
-        return np_array(dout, dtype=F8) * (cache > 0)
-
-    def sw_linear_forward(x, W, b):
-        x, W, b = (np_array(a, dtype=F8) for a in (x, W, b))
-        return x @ W + b, (x, W)
-
-    def sw_linear_backward(dout, cache):
-        x, W = cache
-        dout = np_array(dout, dtype=F8)
-        return dout @ W.T, x.T @ dout, dout.sum(axis=0)
-
-    def sw_softmax_cross_entropy(scores, y):
-        logp = ref_log_softmax(np_array(scores, dtype=F8))
-        n = logp.shape[0]
-        rows = np_arange(n)
-        loss = float(-logp[rows, y].mean())
-        d = np_exp(logp)
-        d[rows, y] -= 1.0
-        return loss, d / n
-
-    REFERENCE_LAYERS = {
-        "conv2d_forward_fast": sw_conv_forward, "conv2d_backward_fast": sw_conv_backward,
-        "conv2d_forward": sw_conv_forward, "conv2d_backward": sw_conv_backward,
-        "maxpool2d_forward": sw_pool_forward, "maxpool2d_backward": sw_pool_backward,
-        "flatten_forward": sw_flatten_forward, "flatten_backward": sw_flatten_backward,
-        "relu_forward": sw_relu_forward, "relu_backward": sw_relu_backward,
-        "linear_forward": sw_linear_forward, "linear_backward": sw_linear_backward,
-        "softmax_cross_entropy": sw_softmax_cross_entropy,
-        "im2col": ref_im2col, "col2im": ref_col2im,
-    }
-
-    return types.SimpleNamespace(
-        ref_conv2d_forward=ref_conv2d_forward,
-        ref_conv2d_backward=ref_conv2d_backward,
-        ref_maxpool2d_forward=ref_maxpool2d_forward,
-        ref_maxpool2d_backward=ref_maxpool2d_backward,
-        ref_flatten_forward=ref_flatten_forward,
-        ref_flatten_backward=ref_flatten_backward,
-        ref_im2col=ref_im2col,
-        ref_col2im=ref_col2im,
-        ref_cnn_scores=ref_cnn_scores,
-        ref_cnn_loss=ref_cnn_loss,
-        reference_layers=REFERENCE_LAYERS,
-        # the checks that may run after this cell; every other hidden test cell must come before
-        # it, or the grader fails that cell (the kernel would hold the reference while it ran)
-        checks_after_reference=("check_cnn_gradient", "check_cnn_accuracy"),
-    )
-
-
-_grader_reference = _make_reference()
-del _make_reference
+# grader module: grader/reference.py as _grader_reference
 _grader.install_reference(_grader_reference)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_gradient_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for cnn_loss (10 points: whole-network gradient check) run when your notebook is graded.
+# Hidden tests for cnn_loss ({points} points: whole-network gradient check) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-_grader_fast.check_cnn_gradient(cnn_loss)
+_grader.check_cnn_gradient(cnn_loss)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### 12b. Training with minibatch SGD (10 points)
+# ### 12b. Training with minibatch SGD ({points:cnn_accuracy_hidden} points)
 #
 # Stochastic gradient descent, plain: start from `init_cnn_params(seed)`, create **one** generator
 # `rng = np.random.default_rng(seed)` for the whole run, and for each of the `epochs` passes over
@@ -3442,13 +1511,14 @@ _grader_fast.check_cnn_gradient(cnn_loss)
 # With the defaults (16 epochs of 45 batches of 32, `lr = 0.3`: 720 steps) training takes several
 # seconds and reaches about 97% on the test set.
 #
-# **How it is graded.** The next (locked) cell calls `train_cnn(X_train, y_train)` with the
-# defaults and keeps the result in `params_cnn`. The hidden test evaluates `params_cnn` on the
-# held-out test set with the reference forward pass: **at least 95% accuracy** earns the 10 points.
-# If `params_cnn` falls short (or is missing), the test calls your `train_cnn` once more with the
-# reference layers in place of yours: if that reaches 95%, the points are yours, since the bug is
-# then in one of your layers, which is graded in its own cell. Training must finish well within a
-# minute (the grader stops any cell after 60 s).
+# **How it is graded.** The next (locked) cell trains your network with the defaults, so that you
+# can see it learn. The hidden test then calls your `train_cnn` on digits it has never seen, with
+# their labels renamed (digit 3 might be called "7"), and with its own `epochs`, `batch_size`, `lr`
+# and `seed`: your function must train on its arguments, not on the notebook's data. During that
+# run the reference layers replace yours, so a bug in one of your layers costs points only in that
+# layer's cell. The trained parameters must classify the other digits (renamed the same way) with
+# **at least 90% accuracy**, measured with the reference forward pass. Training must finish well
+# within a minute (the grader stops any cell after 60 s).
 
 # %% nbgrader={"grade": false, "grade_id": "train_cnn", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
@@ -3487,7 +1557,7 @@ def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
 
 
 # %% nbgrader={"grade": false, "grade_id": "train_cnn_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Trains the network with the default settings; params_cnn is graded by the next (hidden) cell.
+# Trains the network with the default settings (the hidden test trains it again, on other data).
 import time
 
 params_cnn, loss_history = None, None          # stay None if train_cnn fails
@@ -3512,9 +1582,9 @@ assert np.mean(loss_history[-20:]) < 0.5 * np.mean(loss_history[:20]), (
 print("train_cnn: visible tests passed")
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_accuracy_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for train_cnn (10 points: held-out accuracy of params_cnn) run when your notebook is graded.
+# Hidden tests for train_cnn ({points} points: it learns digits it has never seen) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-_grader_fast.check_cnn_accuracy(globals().get("params_cnn"), train_cnn)
+_grader.check_cnn_accuracy(train_cnn)
 ### END HIDDEN TESTS
 
 # %% [markdown]
