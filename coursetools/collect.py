@@ -74,12 +74,14 @@ def _from_exchange(course, given, roster, staging, log):
         when = filing.read_timestamp(folder)
         others = [p.name for p in folder.iterdir()
                   if p.is_file() and not p.name.endswith(".ipynb") and p.name not in EXCHANGE_EXTRAS]
+        said = []
         if len(records) > 1:
             times = ", ".join(filing.format_timestamp(t) for t, _ in records)
-            notes[user] = f"{len(records)} submissions in the exchange ({times}): collected the latest"
+            said.append(f"{len(records)} submissions in the exchange ({times}): collected the latest")
         if others:
-            notes[user] = (notes.get(user, "") + "; " if user in notes else "") + \
-                f"{len(others)} other file(s) not collected (only notebooks are graded)"
+            said.append(f"{len(others)} other file(s) not collected (only notebooks are graded)")
+        if said:
+            notes[user] = "; ".join(said)
         for nb in sorted(folder.glob("*.ipynb")):
             entry = unpack.Entry(f"{source.name}/{nb.name}", nb, nb.stat().st_size)
             attempts.append(Attempt(entry=entry, lms="exchange", user=user, label=user,

@@ -6,7 +6,6 @@ by relative path) and the PNG charts beside them.
 """
 
 import html
-import math
 from datetime import datetime
 
 import nbformat
@@ -14,6 +13,7 @@ import numpy as np
 
 from coursetools import grading
 from coursetools.errors import CourseError
+from coursetools.status import duration as _duration  # '2 d 3 h', shared with make summary
 
 HARDEST = 5
 PASS_CHART, HIST_CHART = "pass-rates.png", "score-distribution.png"
@@ -90,16 +90,6 @@ def _failures(course, data, standings=None):
         standings = status.standings(course, notebooks=data["notebooks"])
     return [(s, st.reason) for s, st in sorted(standings.items())
             if st.state in ("could not be graded", "not graded yet")]
-
-
-def _duration(seconds):
-    """Human readable, the two largest units: '2 d 3 h', '4 min 10 s'."""
-    left, parts = math.ceil(seconds), []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if left >= size or (unit == "s" and not parts):
-            count, left = divmod(left, size)
-            parts.append(f"{count} {unit}")
-    return " ".join(parts[:2])
 
 
 def _num(x):
