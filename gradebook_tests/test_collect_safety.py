@@ -55,6 +55,11 @@ def files(root):
     return found
 
 
+def students(root):
+    """The student folders of submitted/ (not its README.md, not the course's dot folders)."""
+    return sorted(p.name for p in (root / "submitted").iterdir() if p.is_dir() and p.name[0] != ".")
+
+
 def notebook_of(root, student):
     return (root / "submitted" / student / "spatial" / "spatial.ipynb").read_bytes()
 
@@ -67,7 +72,7 @@ def test_a_zip_in_the_download_is_never_opened(course, nbs, tmp_path):
     ])
     out = collect(course, download)
     assert refused(out) == {"eve_333_work.zip": "an archive inside the download: not opened"}, out.stdout
-    assert sorted(p.name for p in (course / "submitted").iterdir() if not p.name.startswith(".")) == ["alice"]
+    assert students(course) == ["alice"]
 
 
 def test_a_duplicate_refuses_that_student_alone(course, nbs, tmp_path):
@@ -104,8 +109,7 @@ def test_paths_leading_outside_are_refused(course, nbs, tmp_path):
     }, out.stdout
     assert not (tmp_path / "bob.ipynb").exists() and not (course.parent / "carol.ipynb").exists()
     assert not list(tmp_path.rglob("escaped.ipynb"))
-    students = sorted(p.name for p in (course / "submitted").iterdir() if not p.name.startswith("."))
-    assert students == ["alice"]
+    assert students(course) == ["alice"]
 
 
 def test_zip_bombs_are_capped(course, nbs, tmp_path):
@@ -229,7 +233,7 @@ def test_plain_names_need_a_student_id(course, nbs, tmp_path):
     assert why["Jane Doe.ipynb"].startswith("the name does not start with a student id")
     assert why["_nobody.ipynb"].startswith("the name does not start with a student id")
     assert "the student id is longer than 128 characters" in why["x" * 129 + ".ipynb"]
-    assert sorted(p.name for p in (course / "submitted").iterdir() if p.name[0] != ".") == ["alice"]
+    assert students(course) == ["alice"]
 
 
 def test_unreadable_notebook_is_filed_to_show_as_not_gradable(course, tmp_path):
@@ -251,7 +255,7 @@ def test_a_bad_roster_is_one_clear_line(course, nbs, tmp_path, roster, message):
                   "--roster", str(path), check=False)
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
     assert out.returncode == 1 and len(errors) == 1 and message in errors[0], out.stderr
-    assert not (course / "submitted").exists()
+    assert students(course) == []
 
 
 def test_without_a_roster_the_lms_ids_are_the_student_ids(course, nbs, tmp_path):
