@@ -42,9 +42,12 @@ def tracked_files():
     return [p for p in out.split("\0") if p and (REPO / p).is_file()]
 
 
+KERNEL_VENV = str(REPO / ".venv-kernel")
+
+
 def make(root, *args, on_line=None):
     """`make -s ARGS` in ``root`` with this environment; streams lines to ``on_line``."""
-    proc = subprocess.Popen(["make", "-s", *args, f"VENV={sys.prefix}"], cwd=root,
+    proc = subprocess.Popen(["make", "-s", *args, f"VENV={sys.prefix}", f"KERNEL_VENV={KERNEL_VENV}"], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL)
     lines = []
@@ -119,7 +122,12 @@ def main():
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--assignment", default="spatial")
     parser.add_argument("--no-readme", action="store_true", help="print the table only")
+    parser.add_argument("--kernel-venv", default=str(REPO / ".venv-kernel"),
+                        help="the grading kernel's venv (make bench-grade passes KERNEL_VENV)")
     args = parser.parse_args()
+    global KERNEL_VENV
+    KERNEL_VENV = args.kernel_venv
+    Course.kernel_python = str(Path(KERNEL_VENV) / "bin" / "python")
     if args.students < 1:
         sys.exit("error: --students must be at least 1")
 
@@ -139,7 +147,8 @@ def main():
 
         print("stock: nbgrader autograde (sequential) ...", flush=True)
         t0 = time.monotonic()
-        status, lines = stock.nbgrader(["autograde", args.assignment, "--force"], "autograde",
+        kernel = [f"--{k}={v}" for k, v in stock.grading_config().items()]  # as make grade does
+        status, lines = stock.nbgrader(["autograde", args.assignment, "--force", *kernel], "autograde",
                                        ticker("stock", len(students)))
         t_stock = time.monotonic() - t0
         if status != 0:

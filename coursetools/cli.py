@@ -41,8 +41,13 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python -m coursetools", description=__doc__)
     parser.add_argument("--root", default=".", help="course directory (default: .)")
     parser.add_argument("--assignment", default="spatial")
+    parser.add_argument("--kernel-python", default="",
+                        help="Python that runs student code when grading and in `lab` "
+                             "(the kernel venv's; default: this Python)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("release", help="jupytext sources -> nbgrader source notebooks -> release/")
+    p = sub.add_parser("release", help="jupytext sources -> nbgrader source notebooks -> release/")
+    p.add_argument("--if-changed", action="store_true",
+                   help="only when the sources, the configuration or this code changed")
     sub.add_parser("validate", help="instructor solution earns all points, blank release none")
     p = sub.add_parser("collect", help="LMS download (folder or zip) -> submitted/")
     p.add_argument("--from", dest="source", default="")
@@ -65,7 +70,7 @@ def run(args):
     from coursetools import collect, demo, grading, release
     from coursetools.course import Course
 
-    course = Course(args.root, args.assignment)
+    course = Course(args.root, args.assignment, kernel_python=args.kernel_python or None)
     wanted = os.environ.get("COURSE_DB_URL")
     if wanted and args.command not in ("lab", "demo"):
         if os.environ.get("COURSE_DB_ROOT") and \
@@ -75,7 +80,7 @@ def run(args):
                               "COURSE_DB_URL lines of the course's own nbgrader_config.py")
         course.check_database()
     if args.command == "release":
-        release.release(course)
+        (release.release_if_changed if args.if_changed else release.release)(course)
     elif args.command == "validate":
         release.validate(course)
     elif args.command == "collect":

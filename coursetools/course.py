@@ -10,11 +10,20 @@ from coursetools.notebooks import source_files
 
 
 class Course:
-    """One assignment of the course rooted at ``root`` (the folder of nbgrader_config.py)."""
+    """One assignment of the course rooted at ``root`` (the folder of nbgrader_config.py).
 
-    def __init__(self, root, assignment, log_dir=None):
+    ``kernel_python``: the Python that runs student code when grading (the kernel venv's,
+    `make ... KERNEL_VENV=`); None keeps nbgrader's process's own. The class attribute is the
+    default of every Course (the tests set it once).
+    """
+
+    kernel_python = None
+
+    def __init__(self, root, assignment, log_dir=None, kernel_python=None):
         self.root = Path(root).resolve()
         self.assignment = assignment
+        if kernel_python:  # absolute: kernels start in other folders
+            self.kernel_python = os.path.abspath(kernel_python)
         self.log_dir = Path(log_dir) if log_dir else self.root / "logs"
         if not (self.root / "nbgrader_config.py").is_file():
             raise CourseError(f"{self.root} is not a course directory (no nbgrader_config.py)")
@@ -61,6 +70,16 @@ class Course:
         return sorted(p.name for p in base.iterdir() if (p / self.assignment).is_dir())
 
     # --- nbgrader -----------------------------------------------------------
+    def grading_config(self):
+        """nbgrader settings every process that runs student code gets ({"Class.trait": value})."""
+        if not self.kernel_python:
+            return {}
+        python = Path(self.kernel_python)
+        if not python.is_file():
+            raise CourseError(f"the grading kernel's Python {python} does not exist: "
+                              "`make kernel-env` builds it (requirements-kernel.txt)")
+        return {"SandboxedExecute.kernel_python": str(python)}
+
     def env(self):
         env = dict(os.environ)
         # nbgrader runs `alembic` by name; the environment's bin/ must be on PATH.

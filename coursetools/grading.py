@@ -123,8 +123,9 @@ def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, ov
             progress.update(result)
 
         progress.start()
+        settings = {**course.grading_config(), **(overrides or {})}
         return parallel.run(course.root, course.assignment, students, db_url,
-                            min(jobs, len(students)), cluster, sandboxed, overrides, on_result)
+                            min(jobs, len(students)), cluster, sandboxed, settings, on_result)
 
 
 KERNEL_TROUBLE = {"CellTimeoutError": "timed out", "DeadKernelError": "kernel died",

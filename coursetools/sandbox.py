@@ -14,6 +14,7 @@ is nbgrader's Execute plus an output cap; when `configure` set `ipc_root` it als
 kernel its own socket folder, which it locks against the kernel once the kernel is up.
 """
 
+import functools
 import importlib.metadata
 import json
 import os
@@ -144,6 +145,46 @@ def configure(c, root, limits=None, hide=()):
     c.SandboxedExecute.max_output_bytes = int(lim["max_output_bytes"])
 
 
+@functools.lru_cache(maxsize=8)
+def python_prefixes(python):
+    """The folders ``python`` runs from (its venv and its base installation), real paths."""
+    code = "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]))"
+    try:
+        out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True,
+                             timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise RuntimeError(f"the kernel Python {python} cannot run: {e}") from None
+    prefixes = []
+    for p in map(os.path.realpath, json.loads(out)):
+        if p != "/" and p not in prefixes:
+            prefixes.append(p)
+    return tuple(prefixes)
+
+
+def kernel_argv(argv, python):
+    """A kernelspec argv that runs its kernel with ``python`` instead of the one it names.
+
+    Sandboxed (sandbox_launcher ... --expose P ... -- P/python -m ipykernel_launcher ...): the
+    kernel command after ``--`` and the read-only --expose folders become ``python``'s, so the
+    box holds that environment and no other. Plain (python -m ipykernel_launcher ...): argv[0].
+    """
+    if "--" in argv and LAUNCHER in argv:
+        cut = argv.index("--")
+        head, i = [], 0
+        while i < cut:
+            if argv[i] == "--expose":
+                i += 2
+                continue
+            head.append(argv[i])
+            i += 1
+        for path in python_prefixes(python):
+            head += ["--expose", path]
+        return head + ["--", python, *argv[cut + 2:]]
+    if argv[1:3] == ["-m", "ipykernel_launcher"]:
+        return [python, *argv[1:]]
+    raise RuntimeError(f"cannot run this kernelspec with another Python: {argv}")
+
+
 def _private_dir(path):
     """Ours, not listable by others; 0711 so that bwrap (as uid 65534) can reach the
     per-kernel folders inside (their names are random, each is 0700)."""
@@ -242,12 +283,19 @@ class SandboxedExecute(Execute):
     ipc_root = Unicode(
         "", help="When set (sandbox.configure does), every kernel gets its own socket folder "
         "in this folder, made read-only for the kernel once it is up.").tag(config=True)
+    kernel_python = Unicode(
+        "", help="The Python that runs the student's kernel (with its environment: only what "
+        "is installed there can be imported; sandboxed, only its folders are visible). "
+        "Empty: the kernelspec's own (nbgrader's Python). `make` passes the grading kernel "
+        "environment's, .venv-kernel/bin/python (requirements-kernel.txt).").tag(config=True)
 
     _ERROR_FIELD = 10_000  # characters kept of an error's value and of each traceback line
     _ERROR_LINES = 100
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
+        if self.kernel_python:
+            km.kernel_spec.argv = kernel_argv(km.kernel_spec.argv, self.kernel_python)
         self._ipc_dir = None
         if self.ipc_root:
             self._ipc_dir = tempfile.mkdtemp(prefix="k", dir=self.ipc_root)

@@ -75,7 +75,8 @@ def grade(course, submissions, timeout=None, log=None, inspect=None, jobs=None):
         shutil.copy2(course.path("nbgrader_config.py"), root / "nbgrader_config.py")
         shutil.copytree(course.build_dir, root / "build" / "source" / course.assignment)
         # logs go to the real course's logs/ (scratch-*.log), so they outlive the scratch copy
-        shadow = Course(root, course.assignment, log_dir=course.log_dir)
+        shadow = Course(root, course.assignment, log_dir=course.log_dir,
+                        kernel_python=course.kernel_python)
         db_url = "sqlite:///" + str(root / "gradebook.db")
         db = [f"--CourseDirectory.db_url={db_url}", f"--CourseDirectory.root={root}"]
         shadow.nbgrader_checked(["generate_assignment", course.assignment, "--force", *db],

@@ -101,7 +101,8 @@ def render(results):
 
 
 def main():
-    course = Course(REPO, ASSIGNMENT)
+    kernel = sys.argv[sys.argv.index("--kernel-python") + 1] if "--kernel-python" in sys.argv else None
+    course = Course(REPO, ASSIGNMENT, kernel_python=kernel)
     start = time.perf_counter()
     saved = REPO / "logs" / "mutation-results.pickle"
     if "--render-only" in sys.argv:  # re-render the last batch (after editing declarations)

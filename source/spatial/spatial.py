@@ -2981,10 +2981,11 @@ _grader_fast.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fas
 # %% [markdown]
 # ## 12. A CNN that learns to read digits (20 points)
 #
-# Time to use your layers. scikit-learn comes with a small data set of 1,797 handwritten digits,
-# 8 x 8 pixels with values 0 to 16 (`load_digits`, stored inside the package: no download). The
-# next cell scales them to [0, 1], adds the channel axis and holds out 20% of them (359 images,
-# fixed random split) as a **test set** that is never used for training.
+# Time to use your layers. The file `digits.npz` next to this notebook holds a small data set of
+# 1,797 handwritten digits (the UCI "Optical Recognition of Handwritten Digits" set), 8 x 8 pixels
+# with values 0 to 16. The next cell loads it with `np.load`, scales the pixels to [0, 1], adds the
+# channel axis and holds out 20% of the images (359, fixed random split) as a **test set** that is
+# never used for training. Only numpy is available when your notebook is graded.
 #
 # The network:
 #
@@ -3004,11 +3005,11 @@ _grader_fast.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fas
 # follow the same `forward -> (out, cache)`, `backward(dout, cache)` pattern as your layers.
 
 # %% nbgrader={"grade": false, "grade_id": "digits_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
-from sklearn.datasets import load_digits        # bundled with scikit-learn: no download
-
-digits = load_digits()
-X_all = digits.images.reshape(-1, 1, 8, 8) / 16.0      # (1797, 1, 8, 8), pixels 0..16 -> [0, 1]
-y_all = digits.target                                  # (1797,) integer labels 0..9
+# digits.npz (next to this notebook): the 1,797 images of the UCI "Optical Recognition of
+# Handwritten Digits" data set (E. Alpaydin, C. Kaynak, 1998), as scikit-learn's load_digits has them.
+with np.load("digits.npz") as digits:
+    X_all = digits["images"].reshape(-1, 1, 8, 8) / 16.0   # (1797, 1, 8, 8), pixels 0..16 -> [0, 1]
+    y_all = digits["target"].astype(np.int64)              # (1797,) integer labels 0..9
 split_order = np.random.default_rng(2024).permutation(len(y_all))   # fixed split
 n_test = len(y_all) // 5                               # 20% held out
 X_test, y_test = X_all[split_order[:n_test]], y_all[split_order[:n_test]]
