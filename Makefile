@@ -181,7 +181,7 @@ chromium: ## install the headless Chromium the tests open feedback pages in (roo
 # The tests run in TEST_VENV and hand VENV=$(TEST_VENV) KERNEL_VENV=$(KERNEL_VENV) to the course
 # copies they drive, so no copy builds an environment of its own.
 test: $(TEST_STAMP) $(KERNEL_STAMP) sandbox postgres chromium ## run gradebook_tests/ (end to end through real nbgrader)
-	@$(TEST_PY) -m pytest gradebook_tests --kernel-venv=$(KERNEL_VENV_ABS) $(PYTEST_ARGS)
+	@$(TEST_PY) -m pytest $(if $(filter gradebook_tests/%,$(PYTEST_ARGS)),,gradebook_tests) --kernel-venv=$(KERNEL_VENV_ABS) $(PYTEST_ARGS)
 
 clean: ## remove generated data: autograded/ feedback/ grades.csv build/ demo/ logs/
 	rm -rf autograded feedback grades.csv build demo logs downloaded/*/extracted

@@ -28,7 +28,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from nbconvert.preprocessors import Preprocessor
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 TEMPLATE_NAME = "feedback_safe"
@@ -38,7 +38,8 @@ TEMPLATE_NAME = "feedback_safe"
 CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; frame-src 'none'; "
        "img-src data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; "
        "form-action 'none'")
-CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+# the class report (coursetools/report.py) shows its charts, PNG files beside it
+REPORT_CSP = CSP.replace("img-src data:", "img-src 'self' file: data:")
 
 INTERNAL_PREFIX = "grader_"
 
@@ -172,6 +173,8 @@ def _as_text(value):
 class SanitizeOutputs(Preprocessor):
     """Keep only outputs that cannot run script in the feedback page (module docstring)."""
 
+    enabled = Bool(True, help="Sanitize the outputs of feedback pages").tag(config=True)
+
     def preprocess(self, nb, resources):
         nb.metadata.pop("widgets", None)
         return super().preprocess(nb, resources)
@@ -203,6 +206,8 @@ class SanitizeOutputs(Preprocessor):
 
 class FeedbackCells(Preprocessor):
     """Hide the grader's internal cells; name each graded cell by the function it grades."""
+
+    enabled = Bool(True, help="Leave internal cells out, name graded cells").tag(config=True)
 
     internal_prefix = Unicode(
         INTERNAL_PREFIX, help="grade_ids of the grader's internal cells (0 points), left out "

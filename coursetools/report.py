@@ -208,7 +208,10 @@ def _html(blocks, title):
     def esc(x):
         return html.escape(str(x), quote=True)
 
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+    from coursetools.feedback import REPORT_CSP  # no script may run in it (student ids, reasons)
+
+    out = ["<!DOCTYPE html>", f'<html lang="en"><head><meta http-equiv="Content-Security-Policy" '
+           f'content="{esc(REPORT_CSP)}"><meta charset="utf-8">',
            f"<title>{esc(title)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}"
            "td:not(:first-child){text-align:right}img{max-width:100%}</style></head><body>"]
