@@ -2,30 +2,11 @@
 
 import argparse
 import os
-import shutil
 import sys
 import traceback
 from pathlib import Path
 
 from coursetools.errors import CourseError
-
-
-def _lab(course, reset=False, dry_run=False, extra=(), log=print):
-    """Open JupyterLab on a scratch copy of the release, as a student gets it."""
-    course.release_notebooks()
-    scratch = course.path("lab", course.assignment)
-    if scratch.exists() and reset:
-        shutil.rmtree(scratch)
-    if scratch.exists():
-        log(f"reusing your scratch copy lab/{course.assignment}/ (RESET=1 starts again from release/)")
-    else:
-        shutil.copytree(course.release_dir, scratch)
-        log(f"copied release/{course.assignment}/ to lab/{course.assignment}/ (release/ itself is never opened)")
-    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={scratch}", *extra]
-    if dry_run:
-        log("would run: " + " ".join(cmd))
-        return
-    os.execv(sys.executable, cmd)
 
 
 def _jobs(text):
@@ -59,8 +40,11 @@ def build_parser():
     sub.add_parser("export", help="grades.csv")
     sub.add_parser("report", help="class report: pass rate per test, score distribution, late, failed")
     sub.add_parser("demo", help="a simulated class through the whole cycle in demo/")
-    p = sub.add_parser("lab", help="JupyterLab on a scratch copy of the release")
+    p = sub.add_parser("lab", help="JupyterLab on a scratch copy of the release, as a student sees it")
     p.add_argument("--reset", action="store_true")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("extra", nargs="*")
+    p = sub.add_parser("formgrader", help="nbgrader's formgrader on the course (instructor)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("extra", nargs="*")
     return parser
@@ -72,7 +56,7 @@ def run(args):
 
     course = Course(args.root, args.assignment, kernel_python=args.kernel_python or None)
     wanted = os.environ.get("COURSE_DB_URL")
-    if wanted and args.command not in ("lab", "demo"):
+    if wanted and args.command not in ("lab", "demo", "formgrader"):
         if os.environ.get("COURSE_DB_ROOT") and \
                 Path(os.environ["COURSE_DB_ROOT"]).resolve() == course.root and \
                 course.db_url() != wanted:
@@ -100,7 +84,13 @@ def run(args):
     elif args.command == "demo":
         demo.demo(course)
     elif args.command == "lab":
-        _lab(course, reset=args.reset, dry_run=args.dry_run, extra=args.extra)
+        from coursetools import lab
+
+        lab.lab(course, reset=args.reset, dry_run=args.dry_run, extra=args.extra)
+    elif args.command == "formgrader":
+        from coursetools import lab
+
+        lab.formgrader(course, dry_run=args.dry_run, extra=args.extra)
 
 
 def main(argv=None):
