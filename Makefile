@@ -8,9 +8,9 @@ ASSIGNMENT ?= spatial
 VENV ?= .venv
 FROM ?=
 PYTEST_ARGS ?=
-# UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; see README)
+# UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)
 UNSANDBOXED ?=
-# Grading at scale (README "Grading at scale"): JOBS students at once (default: the number of
+# Grading at scale (docs/grading-at-scale.md): JOBS students at once (default: the number of
 # cores); CLUSTER= dask | tcp://<scheduler>:8786 | slurm | pbs | sge | lsf | htcondor;
 # DB= a SQLAlchemy URL of the gradebook (default: the SQLite file gradebook.db).
 JOBS ?=
@@ -39,15 +39,11 @@ TEST_STAMP := $(TEST_VENV_ABS)/.requirements-test.txt
 # nbgrader calls `alembic` by name: the environment's bin/ must come first on PATH.
 export PATH := $(VENV_ABS)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
-ifneq ($(strip $(UNSANDBOXED)),)
-export COURSE_UNSANDBOXED := 1
-endif
-ifneq ($(strip $(DB)),)
-export COURSE_DB_URL := $(strip $(DB))
-export COURSE_DB_ROOT := $(CURDIR)
-endif
-TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT)
-# targets that run student code give it the kernel environment's Python
+# Settings reach the course tools as options (coursetools/settings.py), never as variables
+# of the environment: they apply to this course folder only.
+TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT) $(if $(strip $(DB)),--db '$(strip $(DB))') \
+	$(if $(strip $(UNSANDBOXED)),--unsandboxed)
+# targets that run student code give it the grading kernel environment's Python
 GRADE_TOOL := $(TOOL) --kernel-python $(KERNEL_PY)
 
 .PHONY: sandbox postgres chromium help env kernel-env test-env release release-current formgrader validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test clean distclean
@@ -138,7 +134,7 @@ lab: release-current $(KERNEL_STAMP) ## JupyterLab as a student sees it, on a sc
 formgrader: release-current ## nbgrader's formgrader on this course (instructor: browse and grade by hand)
 	@$(TOOL) formgrader $(if $(DRY_RUN),--dry-run) -- $(LAB_ARGS)
 
-# Several machines (README "Grading on several machines"): one scheduler, workers on every
+# Several machines (docs/grading-at-scale.md): one scheduler, workers on every
 # machine that sees this course folder at the same path, then `make grade CLUSTER=tcp://...`.
 scheduler: $(STAMP) ## run a Dask scheduler (port SCHEDULER_PORT=8786) for CLUSTER=tcp://<this host>:8786 (Ctrl-C stops it)
 	@PYTHONPATH="$(CURDIR)" $(VENV_ABS)/bin/dask scheduler --port $(SCHEDULER_PORT) --no-dashboard
@@ -151,10 +147,10 @@ worker: $(STAMP) sandbox $(KERNEL_STAMP) ## run JOBS grading workers for the sch
 mutants: release-current sandbox $(KERNEL_STAMP) ## grade every buggy submission of gradebook_tests/mutants.py -> reports/mutation-report.md
 	@$(PY) gradebook_tests/mutation_report.py --kernel-python $(KERNEL_PY)
 
-bench: $(TEST_STAMP) ## time loop/fast conv vs torch and the BLAS bound; table into README.md
+bench: $(TEST_STAMP) ## time loop/fast conv vs torch and the BLAS bound -> reports/bench-conv.md
 	@$(TEST_PY) bench/conv_bench.py
 
-bench-grade: release-current sandbox $(KERNEL_STAMP) ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2; table into README.md
+bench-grade: release-current sandbox $(KERNEL_STAMP) ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2 -> reports/bench-grade.md
 	@$(PY) bench/grade_bench.py --kernel-venv $(KERNEL_VENV_ABS) $(if $(N),--students $(N)) $(if $(strip $(JOBS)),--jobs $(JOBS))
 
 # The tests grade a class through a real PostgreSQL server (Debian package `postgresql`),
@@ -183,9 +179,17 @@ chromium: ## install the headless Chromium the tests open feedback pages in (roo
 test: $(TEST_STAMP) $(KERNEL_STAMP) sandbox postgres chromium ## run gradebook_tests/ (end to end through real nbgrader)
 	@$(TEST_PY) -m pytest $(if $(filter gradebook_tests/%,$(PYTEST_ARGS)),,gradebook_tests) --kernel-venv=$(KERNEL_VENV_ABS) $(PYTEST_ARGS)
 
-clean: ## remove generated data: autograded/ feedback/ grades.csv build/ demo/ logs/
-	rm -rf autograded feedback grades.csv build demo logs downloaded/*/extracted
+# Empty the student-data folders $(1) but keep the README.md file that explains each of them
+# (a folder named README.md is a student's and goes too).
+empty_keeping_readme = for d in $(1); do if [ -d "$$d" ]; then \
+	  echo "emptying $$d/ (its README.md stays)"; \
+	  find "$$d" -mindepth 1 -maxdepth 1 ! \( -type f -name README.md \) -exec rm -rf {} + || exit 1; fi; done
+
+clean: ## remove generated data: autograded/ and feedback/ (README.md stays), grades.csv build/ demo/ logs/
+	@$(call empty_keeping_readme,autograded feedback)
+	rm -rf grades.csv build demo logs downloaded/*/extracted
 
 distclean: clean ## also remove collected submissions, the gradebook and the three venvs (asks first)
 	@read -r -p "delete submitted/, downloaded/, gradebook.db, $(VENV), $(KERNEL_VENV) and $(TEST_VENV)? [y/N] " ok && [ "$$ok" = y ]
-	rm -rf submitted downloaded gradebook.db "$(VENV_ABS)" "$(KERNEL_VENV_ABS)" "$(TEST_VENV_ABS)"
+	@$(call empty_keeping_readme,submitted)
+	rm -rf downloaded gradebook.db "$(VENV_ABS)" "$(KERNEL_VENV_ABS)" "$(TEST_VENV_ABS)"

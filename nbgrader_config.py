@@ -18,12 +18,8 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 # The gradebook: SQLite file gradebook.db by default; `make <target> DB=postgresql://...` (any
-# SQLAlchemy URL) for concurrent graders on several machines (README: "Grading at scale").
-# The Makefile names the course it is for (COURSE_DB_ROOT): copies of the course made by the
-# tests, `make demo`, `make validate` or the benchmark keep their own SQLite gradebook.
-if os.environ.get("COURSE_DB_URL") and os.environ.get("COURSE_DB_ROOT") and \
-        os.path.realpath(os.environ["COURSE_DB_ROOT"]) == os.path.realpath(ROOT):
-    c.CourseDirectory.db_url = os.environ["COURSE_DB_URL"]
+# SQLAlchemy URL, docs/grading-at-scale.md) passes --CourseDirectory.db_url to this course's
+# nbgrader commands and grading workers only (coursetools/settings.py).
 # Never hand out or copy back anything but the notebooks and the assignment's data files.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py", ".*"]
 
@@ -37,38 +33,41 @@ c.Execute.shutdown_kernel = "immediate"
 
 # make collect: file names in the LMS download start with the student id,
 # e.g. alice.ipynb, alice_spatial.ipynb, alice_12345_attempt2.ipynb.
-c.FileNameCollectorPlugin.named_regexp = r"^(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]*)(?:_(?P<file_id>.*))?\.ipynb$"
+# "README.md" (any case) is never a student id: submitted/README.md is the file that explains
+# the folder, and a student of that name would stop the whole collect (NotADirectoryError).
+c.FileNameCollectorPlugin.named_regexp = (
+    r"^(?!(?i:readme\.md)(?:_|\.ipynb$))"
+    r"(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]*)(?:_(?P<file_id>.*))?\.ipynb$")
 
-# Autograde, for untrusted code (README: "Grading untrusted code"):
+# Autograde, for untrusted code (coursetools/perimeter/, docs/threat-model.md):
 # 1. RepairCells (sanitize pass) restores deleted, duplicated, re-typed or re-labelled
 #    instructor cells from the gradebook, where nbgrader's own restoring gives up on the student;
-# 2. GraderSetupFirst runs the grader_setup* cells before any student cell;
-# 3. every student's kernel runs in a bubblewrap sandbox (coursetools/sandbox.py): read-only
-#    system, private scratch folder, no network, course folder hidden, rlimits, output cap.
-#    COURSE_UNSANDBOXED=1 (`make grade UNSANDBOXED=1`) is the instructor's explicit opt-out;
-# 4. the hidden checks are judged OUTSIDE the kernel from the records they left
-#    (coursetools/verify.py), before nbgrader scores the cells.
+# 2. SandboxedExecute runs the notebook in a bubblewrap sandbox (read-only system, private
+#    scratch folder, no network, course folder hidden, rlimits, output caps, a time budget):
+#    every student cell first, the hidden checks after the last one, their records sealed;
+# 3. VerifyHiddenChecks judges the hidden checks OUTSIDE the kernel from those records and
+#    scores each cell by its case groups, before nbgrader saves the grades.
+# `make grade UNSANDBOXED=1` (--SandboxedExecute.sandbox=False) is the explicit opt-out.
 # traitlets ignores a config file that raises (nbgrader would then grade with its defaults:
 # no sandbox, no verification), so any failure here stops autograde instead.
 try:
-    from coursetools import sandbox
-    from coursetools.repair import RepairCells
-    from coursetools.verify import GraderSetupFirst, VerifyHiddenChecks
+    from coursetools.perimeter import RepairCells, SandboxedExecute, VerifyHiddenChecks
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
                                         DeduplicateIds, IgnorePattern, LimitOutput,
                                         OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
-    if os.environ.get("COURSE_UNSANDBOXED") != "1":
-        sandbox.configure(c, ROOT)
+    c.SandboxedExecute.course_root = ROOT
+    # Per notebook: 10 minutes of wall time (3 of them kept for the hidden checks), 1 MB of
+    # output per cell and 5 MB per notebook; more limits: python -m coursetools perimeter-help
+    c.SandboxedExecute.time_budget = 600
     c.OverwriteCells.add_missing_cells = False  # RepairCells does it, without nbgrader's KeyErrors
     c.Autograde.sanitize_preprocessors = [
         ClearOutput, RepairCells, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
         CheckCellMetadata]
     c.Autograde.autograde_preprocessors = [
-        GraderSetupFirst, sandbox.SandboxedExecute, VerifyHiddenChecks, IgnorePattern,
-        ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
-        CheckCellMetadata]
+        SandboxedExecute, VerifyHiddenChecks, IgnorePattern, ClearMetadataPreprocessor,
+        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 except Exception as exc:  # noqa: BLE001
     if "autograde" in sys.argv:
         raise SystemExit(f"nbgrader_config.py: cannot set up safe grading: {type(exc).__name__}: {exc}")

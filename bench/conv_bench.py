@@ -7,14 +7,13 @@ of all rounds is kept, so a noisy neighbour hurts everyone alike):
   * torch.nn.functional.conv2d and its backward kernel (when torch is importable),
   * a plain square matrix multiply with the same FLOP count (numpy's BLAS bound here),
 forward and backward (dx, dw, db), in float32 and float64, on three shapes.
-Prints the table and writes it into README.md between the bench markers.
+Prints the table and writes it to reports/bench-conv.md (a file this script owns).
 """
 
 import argparse
 import datetime
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -24,11 +23,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import report_file  # noqa: E402 - bench/, next to this script
 from coursetools.notebooks import instructor_namespace  # noqa: E402
 
 SOURCE = REPO / "source" / "spatial" / "spatial.py"
-README = REPO / "README.md"
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+REPORT = report_file.REPORTS / "bench-conv.md"
+TITLE = "Speed of the fast convolution"
+EXPLAINED_IN = ("[docs/assignment-spatial.md]"
+                "(../docs/assignment-spatial.md#speed-of-the-fast-convolution-make-bench)")
 
 # name, N, C, H, W, F, KH, KW, stride, padding
 SHAPES = [
@@ -146,7 +148,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--budget", type=float, default=8.0, help="seconds per shape and pass")
-    parser.add_argument("--no-readme", action="store_true", help="print only")
+    parser.add_argument("--no-report", action="store_true",
+                        help=f"print only; do not rewrite {REPORT.relative_to(REPO)}")
     parser.add_argument("--source", type=Path, default=SOURCE, help="jupytext source of the notebook")
     args = parser.parse_args()
     ns = instructor_namespace(args.source)
@@ -174,14 +177,9 @@ def main():
     summary = "\n".join(verdicts(rows))
     text = table + "\n\n" + summary
     print("\n" + text)
-    if not args.no_readme:
-        readme = README.read_text(encoding="utf-8")
-        if START not in readme or END not in readme:
-            sys.exit(f"error: README.md has no {START} ... {END} section to fill")
-        new = re.sub(re.escape(START) + ".*?" + re.escape(END), START + "\n" + text + "\n" + END,
-                     readme, flags=re.S)
-        README.write_text(new, encoding="utf-8")
-        print(f"\nwrote the table into {README.name}")
+    if not args.no_report:
+        report_file.write(REPORT, TITLE, "make bench", EXPLAINED_IN, text)
+        print(f"\nwrote {REPORT.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ mutants of gradebook_tests/mutants.py in turn) and blank ones (20 %). Two identi
 of the course receive it; one is graded by stock sequential `nbgrader autograde <a> --force`,
 the other by `make grade JOBS=2`, one after the other in this one run. The script prints
 submissions per minute for both and their ratio, checks that every student got the same
-points in every graded cell, and rewrites the "Grading at scale" table of README.md.
+points in every graded cell, and writes the table to reports/bench-grade.md (a file this
+script owns).
 """
 
 import argparse
@@ -25,15 +26,19 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(REPO), str(REPO / "gradebook_tests")]
 
+import report_file  # noqa: E402 - bench/, next to this script
 from coursetools.course import Course  # noqa: E402
+from coursetools.settings import Settings  # noqa: E402
 from coursetools.release import blank_submission, instructor_submission  # noqa: E402
 from mutants import MUTANTS  # noqa: E402
 from mutation_report import mutant_submission  # noqa: E402
 
-README = REPO / "README.md"
+REPORT = report_file.REPORTS / "bench-grade.md"
+TITLE = "Parallel grading against stock nbgrader"
+EXPLAINED_IN = ("[docs/grading-at-scale.md]"
+                "(../docs/grading-at-scale.md#benchmark-make-bench-grade)")
 for _var in ("DB", "COURSE_DB_URL", "COURSE_DB_ROOT"):  # the class is synthetic: own gradebooks
     os.environ.pop(_var, None)
-START, END = "<!-- bench-grade:start -->", "<!-- bench-grade:end -->"
 
 
 def tracked_files():
@@ -121,13 +126,15 @@ def main():
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--assignment", default="spatial")
-    parser.add_argument("--no-readme", action="store_true", help="print the table only")
+    parser.add_argument("--no-report", action="store_true",
+                        help=f"print the table only; do not rewrite {REPORT.relative_to(REPO)}")
     parser.add_argument("--kernel-venv", default=str(REPO / ".venv-kernel"),
                         help="the grading kernel's venv (make bench-grade passes KERNEL_VENV)")
     args = parser.parse_args()
     global KERNEL_VENV
     KERNEL_VENV = args.kernel_venv
-    Course.kernel_python = str(Path(KERNEL_VENV) / "bin" / "python")
+    # both copies grade with the kernel venv's Python, as make grade does
+    Course.default_settings = Settings(kernel_python=str(Path(KERNEL_VENV) / "bin" / "python"))
     if args.students < 1:
         sys.exit("error: --students must be at least 1")
 
@@ -147,8 +154,7 @@ def main():
 
         print("stock: nbgrader autograde (sequential) ...", flush=True)
         t0 = time.monotonic()
-        kernel = [f"--{k}={v}" for k, v in stock.grading_config().items()]  # as make grade does
-        status, lines = stock.nbgrader(["autograde", args.assignment, "--force", *kernel], "autograde",
+        status, lines = stock.nbgrader(["autograde", args.assignment, "--force"], "autograde",
                                        ticker("stock", len(students)))
         t_stock = time.monotonic() - t0
         if status != 0:
@@ -181,14 +187,9 @@ def main():
         f"every student): **{identical}**.",
     ])
     print("\n" + table)
-    if not args.no_readme:
-        readme = README.read_text(encoding="utf-8")
-        if START not in readme or END not in readme:
-            sys.exit(f"error: README.md has no {START} ... {END} section to fill")
-        README.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END),
-                                 lambda _: START + "\n" + table + "\n" + END, readme, flags=re.S),
-                          encoding="utf-8")
-        print(f"\nwrote the table into {README.name}")
+    if not args.no_report:
+        report_file.write(REPORT, TITLE, "make bench-grade", EXPLAINED_IN, table)
+        print(f"\nwrote {REPORT.relative_to(REPO)}")
     if differ:
         sys.exit(1)
 

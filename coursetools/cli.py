@@ -22,13 +22,15 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python -m coursetools", description=__doc__)
     parser.add_argument("--root", default=".", help="course directory (default: .)")
     parser.add_argument("--assignment", default="spatial")
+    parser.add_argument("--db", default="", help="the gradebook's SQLAlchemy URL (make DB=...)")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="grade WITHOUT the sandbox (make UNSANDBOXED=1)")
     parser.add_argument("--kernel-python", default="",
-                        help="Python that runs student code when grading and in `lab` "
-                             "(the kernel venv's; default: this Python)")
+                        help="Python of the grading kernel (make KERNEL_VENV=...)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("release", help="jupytext sources -> nbgrader source notebooks -> release/")
     p.add_argument("--if-changed", action="store_true",
-                   help="only when the sources, the configuration or this code changed")
+                   help="only when the sources, the configuration or the code that builds it changed")
     sub.add_parser("validate", help="instructor solution earns all points, blank release none")
     p = sub.add_parser("collect", help="LMS download (folder or zip) -> submitted/")
     p.add_argument("--from", dest="source", default="")
@@ -53,15 +55,12 @@ def build_parser():
 def run(args):
     from coursetools import collect, demo, grading, release
     from coursetools.course import Course
+    from coursetools.settings import Settings
 
-    course = Course(args.root, args.assignment, kernel_python=args.kernel_python or None)
-    wanted = os.environ.get("COURSE_DB_URL")
-    if wanted and args.command not in ("lab", "demo", "formgrader"):
-        if os.environ.get("COURSE_DB_ROOT") and \
-                Path(os.environ["COURSE_DB_ROOT"]).resolve() == course.root and \
-                course.db_url() != wanted:
-            raise CourseError("nbgrader_config.py does not use DB=...: it lacks the "
-                              "COURSE_DB_URL lines of the course's own nbgrader_config.py")
+    settings = Settings(db_url=args.db.strip(), sandboxed=not args.unsandboxed,
+                        kernel_python=args.kernel_python.strip())
+    course = Course(args.root, args.assignment, settings=settings)
+    if settings.db_url and args.command not in ("lab", "demo", "formgrader"):
         course.check_database()
     if args.command == "release":
         (release.release_if_changed if args.if_changed else release.release)(course)

@@ -7,24 +7,20 @@ from pathlib import Path
 
 from coursetools.errors import CourseError
 from coursetools.notebooks import source_files
+from coursetools.settings import Settings
 
 
 class Course:
-    """One assignment of the course rooted at ``root`` (the folder of nbgrader_config.py).
+    """One assignment of the course rooted at ``root`` (the folder of nbgrader_config.py)."""
 
-    ``kernel_python``: the Python that runs student code when grading (the kernel venv's,
-    `make ... KERNEL_VENV=`); None keeps nbgrader's process's own. The class attribute is the
-    default of every Course (the tests set it once).
-    """
+    # the Settings of a Course made without any (the tests set the grading kernel's Python)
+    default_settings = Settings()
 
-    kernel_python = None
-
-    def __init__(self, root, assignment, log_dir=None, kernel_python=None):
+    def __init__(self, root, assignment, log_dir=None, settings=None):
         self.root = Path(root).resolve()
         self.assignment = assignment
-        if kernel_python:  # absolute: kernels start in other folders
-            self.kernel_python = os.path.abspath(kernel_python)
         self.log_dir = Path(log_dir) if log_dir else self.root / "logs"
+        self.settings = settings or self.default_settings
         if not (self.root / "nbgrader_config.py").is_file():
             raise CourseError(f"{self.root} is not a course directory (no nbgrader_config.py)")
         if not assignment or not all(ch.isalnum() or ch in "_-" for ch in assignment):
@@ -64,22 +60,16 @@ class Course:
         return names
 
     def submitted_students(self):
+        """Ids of the students with a folder submitted/<student>/<assignment>/.
+
+        Only folders count: submitted/ also holds files (its README.md), never students.
+        """
         base = self.path("submitted")
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if (p / self.assignment).is_dir())
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and (p / self.assignment).is_dir())
 
     # --- nbgrader -----------------------------------------------------------
-    def grading_config(self):
-        """nbgrader settings every process that runs student code gets ({"Class.trait": value})."""
-        if not self.kernel_python:
-            return {}
-        python = Path(self.kernel_python)
-        if not python.is_file():
-            raise CourseError(f"the grading kernel's Python {python} does not exist: "
-                              "`make kernel-env` builds it (requirements-kernel.txt)")
-        return {"SandboxedExecute.kernel_python": str(python)}
-
     def env(self):
         env = dict(os.environ)
         # nbgrader runs `alembic` by name; the environment's bin/ must be on PATH.
@@ -111,7 +101,7 @@ class Course:
         lines = []
         with open(log, "w", encoding="utf-8") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "nbgrader", *args],
+                [sys.executable, "-m", "nbgrader", *args, *self.settings.nbgrader_options()],
                 cwd=self.root, env=self.env(), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             )
@@ -133,6 +123,9 @@ class Course:
         return lines
 
     def db_url(self):
+        """The gradebook: DB= when given, else nbgrader_config.py's (default: gradebook.db)."""
+        if self.settings.db_url:
+            return self.settings.db_url
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
 

@@ -78,7 +78,7 @@ def demo(course, log=print):
     (root / "source").mkdir(parents=True)
     shutil.copy2(course.path("nbgrader_config.py"), root / "nbgrader_config.py")
     shutil.copytree(course.path("source", course.assignment), root / "source" / course.assignment)
-    class_course = Course(root, course.assignment, kernel_python=course.kernel_python)
+    class_course = Course(root, course.assignment, settings=course.settings.without_db())
     log(f"== demo: a class of five in demo/ (own gradebook demo/gradebook.db); release {course.assignment}")
     release.release(class_course, log=log)
 

@@ -1,6 +1,5 @@
 """`make grade`, `make feedback`, `make export` and the grade summary."""
 
-import os
 import re
 import statistics
 
@@ -39,14 +38,14 @@ UNSANDBOXED_WARNING = ("WARNING: graded WITHOUT the sandbox (UNSANDBOXED=1): stu
                        "with your permissions and could read or change the course")
 
 
-def sandbox_mode():
+def sandbox_mode(course):
     """"on" when grading kernels run sandboxed, "off" when the instructor opted out.
 
     Raises CourseError when the sandbox cannot start here and there is no explicit opt-out.
     """
-    if os.environ.get("COURSE_UNSANDBOXED") == "1":
+    if not course.settings.sandboxed:
         return "off"
-    from coursetools.sandbox import preflight
+    from coursetools.perimeter.sandbox import preflight
 
     reason = preflight()
     if reason:
@@ -61,7 +60,7 @@ def grade(course, jobs=None, cluster="", log=print):
     """Autograde every collected submission with ``jobs`` workers (see coursetools.parallel)."""
     from coursetools import parallel
 
-    mode = sandbox_mode()
+    mode = sandbox_mode(course)
     notebooks = course.release_notebooks()
     course.require_gradebook_assignment()
     students = course.submitted_students()
@@ -82,7 +81,7 @@ def grade(course, jobs=None, cluster="", log=print):
     if todo:
         jobs = jobs or parallel.default_jobs()
         results = run_workers(course, todo, course.db_url(), jobs, cluster, mode == "on",
-                              "autograde", log=log)
+                              "autograde", overrides=course.settings.config_overrides(), log=log)
         errors = {s: r["error"] for s, r in results.items() if not r["ok"]}
     failures = dict(rejected)
     failures.update({s: f"{why} (see {course.relative(course.log_path('autograde'))})"
@@ -123,9 +122,8 @@ def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, ov
             progress.update(result)
 
         progress.start()
-        settings = {**course.grading_config(), **(overrides or {})}
         return parallel.run(course.root, course.assignment, students, db_url,
-                            min(jobs, len(students)), cluster, sandboxed, settings, on_result)
+                            min(jobs, len(students)), cluster, sandboxed, overrides, on_result)
 
 
 KERNEL_TROUBLE = {"CellTimeoutError": "timed out", "DeadKernelError": "kernel died",

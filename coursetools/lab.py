@@ -44,7 +44,7 @@ def student_setup(course):
     """Write the student view's kernelspec and page config into build/lab/; -> (jupyter path
     folder, settings folder)."""
     base = course.path("build", "lab")
-    python = course.kernel_python or sys.executable
+    python = course.settings.kernel_python or sys.executable
     spec = {"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": KERNEL_DISPLAY_NAME, "language": "python",
             "metadata": {"debugger": True}}
@@ -82,7 +82,7 @@ def lab(course, reset=False, dry_run=False, extra=(), log=print):
     cmd = student_command(course, scratch, settings, extra)
     env = dict(os.environ, JUPYTER_PATH=os.pathsep.join(
         [str(jupyter_path)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]))
-    log(f"kernel: {KERNEL_DISPLAY_NAME} = {course.kernel_python or sys.executable}")
+    log(f"kernel: {KERNEL_DISPLAY_NAME} = {course.settings.kernel_python or sys.executable}")
     if dry_run:
         log("would run: " + " ".join(cmd))
         return
@@ -93,7 +93,7 @@ def formgrader(course, dry_run=False, extra=(), log=print):
     """nbgrader's formgrader on the course (instructor)."""
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={course.root}",
            "--ServerApp.default_url=/formgrader", *root_args(),
-           *[f"--{k}={v}" for k, v in course.grading_config().items()], *extra]
+           *course.settings.nbgrader_options(), *extra]
     if dry_run:
         log("would run: " + " ".join(cmd))
         return

@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 
 from coursetools.errors import CourseError
+from coursetools.splice import splice_notebook
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -143,26 +144,36 @@ def build_assignment(root, assignment, log=print):
             raise CourseError(f"jupytext could not convert {py.relative_to(root)}: {last}")
         nb = nbformat.read(target, as_version=NBFORMAT_VERSION)
         check_cells(nb, str(py.relative_to(root)))
+        splice_notebook(nb, assignment, root / "source" / assignment)
         assign_stable_ids(nb)
         nb.metadata.pop("jupytext", None)
         nbformat.write(nb, target)
         built.append(target)
-    # Other files of the assignment (data, images) are handed out as they are.
+    # Other files of the assignment (data, images) are handed out as they are; its grader
+    # modules (source/<a>/grader/) never are.
     for extra in sorted((root / "source" / assignment).rglob("*")):
-        if extra.is_file() and extra.suffix != ".py" and "__pycache__" not in extra.parts:
+        inside = extra.relative_to(root / "source" / assignment).parts[:-1]
+        if extra.is_file() and extra.suffix != ".py" and "__pycache__" not in inside \
+                and "grader" not in inside:
             dest = out_dir / extra.relative_to(root / "source" / assignment)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(extra, dest)
     return built
 
 
-def secret_lines(py_files):
+def secret_lines(py_files, secret_files=()):
     """Stripped lines that occur only inside solution or hidden-test regions.
 
     A line that also occurs outside every region (in any source file), or is part of
     such a line, is public text and not a secret even if it repeats inside a region.
+    Every line of ``secret_files`` (the grader modules) counts as inside a region.
     """
     secret, public = set(), set()
+    for path in secret_files:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            text = line.strip()
+            if text and not text.startswith(("#", "import ", "from ")):
+                secret.add(text)
     for path in py_files:
         inside = False
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -201,13 +212,13 @@ def file_lines(path):
     return set(line.strip() for line in raw.splitlines())
 
 
-def find_leaks(release_dir, py_files):
+def find_leaks(release_dir, py_files, secret_files=()):
     """[(file, line)] for every secret source line found in a file under release_dir.
 
     Lines are compared whole (after stripping); in notebooks, secret lines of 12 or more
     characters are also looked for anywhere in the raw JSON (metadata included).
     """
-    secret = secret_lines(py_files)
+    secret = secret_lines(py_files, secret_files)
     leaks = []
     for path in sorted(Path(release_dir).rglob("*")):
         if not path.is_file():

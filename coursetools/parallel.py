@@ -9,7 +9,7 @@ Engines (``cluster``):
 - ``""`` (default): a local pool of ``jobs`` worker processes;
 - ``"dask"``: a local Dask cluster of ``jobs`` single-threaded workers;
 - ``"tcp://host:8786"``: the Dask scheduler of an existing cluster (`make scheduler`,
-  `make worker` on each machine; README: "Grading on several machines");
+  `make worker` on each machine; docs/grading-at-scale.md);
 - ``"slurm"``, ``"pbs"``, ``"sge"``, ``"lsf"``, ``"htcondor"``: dask-jobqueue submits ``jobs``
   workers as batch jobs (queue, cores, memory from ~/.config/dask/jobqueue.yaml).
 
@@ -86,17 +86,16 @@ def _load_config(root, sandboxed, overrides):
         if root not in sys.path:
             sys.path.insert(0, root)
         if sandboxed:
-            os.environ.pop("COURSE_UNSANDBOXED", None)
-            from coursetools.sandbox import preflight
+            from coursetools.perimeter.sandbox import preflight
 
             reason = preflight()
             if reason:
                 raise CourseError(f"worker on {socket.gethostname()} cannot sandbox the kernels: "
                                   f"{reason} (install bubblewrap there)")
-        else:
-            os.environ["COURSE_UNSANDBOXED"] = "1"
         config = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
         extra = Config()
+        if not sandboxed:  # the instructor's explicit opt-out (make grade UNSANDBOXED=1)
+            extra.SandboxedExecute.sandbox = False
         for dotted, value in overrides.items():
             section, name = dotted.rsplit(".", 1)
             extra[section][name] = value
@@ -312,7 +311,7 @@ def jobqueue_options(root):
     """What a batch-job worker needs: this Python, the course folder, the course importable.
 
     Each worker process grades one student at a time (a lock in grade_student), so give the
-    jobs as many processes as cores in jobqueue.yaml (README: "Grading on several machines").
+    jobs as many processes as cores in jobqueue.yaml (docs/grading-at-scale.md).
     """
     quoted = shlex.quote(str(root))
     return {"python": sys.executable,
@@ -377,7 +376,7 @@ def check_worker(root, db_url, sandboxed):
     if not os.path.isfile(os.path.join(root, "nbgrader_config.py")):
         return f"{where}: no course folder {root} (it must be at the same path on every machine)"
     if sandboxed:
-        from coursetools.sandbox import preflight
+        from coursetools.perimeter.sandbox import preflight
 
         reason = preflight()
         if reason:

@@ -7,6 +7,7 @@ import nbformat
 
 from coursetools import scratch
 from coursetools.errors import CourseError
+from coursetools.splice import grader_files
 from coursetools.notebooks import (
     NBFORMAT_VERSION, build_assignment, fill_solutions, find_leaks, nbgrader_meta, source_files,
 )
@@ -14,7 +15,8 @@ from coursetools.notebooks import (
 # What a release is made from besides source/<a>/: a change to any of these rebuilds it.
 RELEASE_INPUTS = ("nbgrader_config.py", "requirements.txt")
 RELEASE_CODE = ("coursetools/notebooks.py", "coursetools/release.py", "coursetools/course.py",
-                "coursetools/cellcheck.py")
+                "coursetools/cellcheck.py", "coursetools/splice.py")
+RELEASE_CODE_FOLDERS = (("coursetools", "checks"),)  # spliced into the hidden cells
 
 
 def _digest(course, paths):
@@ -35,6 +37,8 @@ def release_state(course):
     """Content hashes of what the release is built from and of what it built."""
     inputs = _files(course, ("source", course.assignment)) + [
         (rel, course.path(rel)) for rel in (*RELEASE_INPUTS, *RELEASE_CODE)]
+    for folder in RELEASE_CODE_FOLDERS:
+        inputs += _files(course, folder)
     outputs = _files(course, ("release", course.assignment)) + _files(course, ("build", "source", course.assignment))
     return {"inputs": _digest(course, inputs), "gradebook": course.db_url(),
             "outputs": _digest(course, outputs)}
@@ -94,7 +98,8 @@ def release(course, log=print):
                             for p in sorted(course.release_dir.glob("*.ipynb"))])
     if problems:
         _refuse(problems)
-    leaks = find_leaks(course.release_dir, source_files(course.root, course.assignment))
+    leaks = find_leaks(course.release_dir, source_files(course.root, course.assignment),
+                       grader_files(course.path("source", course.assignment)))
     if leaks:
         shown = "; ".join(f"{path.relative_to(course.root)}: {line[:60]!r}" for path, line in leaks[:3])
         raise CourseError(
@@ -138,7 +143,7 @@ def validate(course, log=print):
     from coursetools.trialrun import trial_run
 
     log("running the released notebook answered with the instructor solution (as a student would) ...")
-    broken = trial_run(course, instructor_submission(course), course.kernel_python)
+    broken = trial_run(course, instructor_submission(course), course.settings.kernel_python or None)
     lines = [f"release/{course.assignment}/{name}.ipynb: {p}" for name, found in broken.items() for p in found]
     if lines:
         raise CourseError("the released notebook fails with the instructor solution; fix the "

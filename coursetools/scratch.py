@@ -68,7 +68,7 @@ def grade(course, submissions, timeout=None, log=None, inspect=None, jobs=None):
     from coursetools.errors import CourseError
     from coursetools.grading import run_workers, sandbox_mode
 
-    sandboxed = sandbox_mode() == "on"  # refuses when the sandbox cannot start (unless opted out)
+    sandboxed = sandbox_mode(course) == "on"  # refuses when the sandbox cannot start (unless opted out)
 
     with tempfile.TemporaryDirectory(prefix="scratch-course-") as tmp:
         root = Path(tmp)
@@ -76,7 +76,7 @@ def grade(course, submissions, timeout=None, log=None, inspect=None, jobs=None):
         shutil.copytree(course.build_dir, root / "build" / "source" / course.assignment)
         # logs go to the real course's logs/ (scratch-*.log), so they outlive the scratch copy
         shadow = Course(root, course.assignment, log_dir=course.log_dir,
-                        kernel_python=course.kernel_python)
+                        settings=course.settings.without_db())
         db_url = "sqlite:///" + str(root / "gradebook.db")
         db = [f"--CourseDirectory.db_url={db_url}", f"--CourseDirectory.root={root}"]
         shadow.nbgrader_checked(["generate_assignment", course.assignment, "--force", *db],
@@ -86,7 +86,9 @@ def grade(course, submissions, timeout=None, log=None, inspect=None, jobs=None):
             folder.mkdir(parents=True)
             for name, nb in notebooks.items():
                 nbformat.write(nb, folder / f"{name}.ipynb")
-        overrides = {"Execute.timeout": timeout} if timeout else {}
+        overrides = shadow.settings.config_overrides()
+        if timeout:
+            overrides["Execute.timeout"] = timeout
         graded = run_workers(shadow, list(submissions), db_url, jobs or parallel.default_jobs(),
                              "", sandboxed, "scratch-autograde", overrides,
                              log=log or (lambda *_: None))

@@ -62,8 +62,9 @@ def pytest_configure(config):
     global KERNEL_VENV
     KERNEL_VENV = Path(config.getoption("--kernel-venv")).absolute()
     from coursetools.course import Course
+    from coursetools.settings import Settings
 
-    Course.kernel_python = str(KERNEL_VENV / "bin" / "python")
+    Course.default_settings = Settings(kernel_python=str(KERNEL_VENV / "bin" / "python"))
 
 
 KERNEL_VENV = REPO / ".venv-kernel"
@@ -84,3 +85,25 @@ def course(tmp_path_factory):
     root = copy_course(tmp_path_factory.mktemp("course") / "course")
     make(root, "release")
     return root
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def tiny_course_at(root):
+    """A course folder holding only the fixture assignment `tiny`, released (no `make`)."""
+    from coursetools import release
+    from coursetools.course import Course
+
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(FIXTURES / "tiny", root / "source" / "tiny")
+    course = Course(root, "tiny")
+    release.release(course, log=lambda *_: None)
+    return course
+
+
+@pytest.fixture(scope="session")
+def tiny_course(tmp_path_factory):
+    """The fixture assignment `tiny` released in a course of its own (a few seconds)."""
+    return tiny_course_at(tmp_path_factory.mktemp("tiny") / "course")

@@ -102,7 +102,9 @@ def render(results):
 
 def main():
     kernel = sys.argv[sys.argv.index("--kernel-python") + 1] if "--kernel-python" in sys.argv else None
-    course = Course(REPO, ASSIGNMENT, kernel_python=kernel)
+    from coursetools.settings import Settings
+
+    course = Course(REPO, ASSIGNMENT, settings=Settings(kernel_python=kernel or ""))
     start = time.perf_counter()
     saved = REPO / "logs" / "mutation-results.pickle"
     if "--render-only" in sys.argv:  # re-render the last batch (after editing declarations)

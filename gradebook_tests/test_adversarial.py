@@ -1,7 +1,7 @@
 """Adversarial submissions of `spatial` (adversarial.py) graded through real `nbgrader autograde`.
 
 ONE batch grades the honest baselines and every adversarial submission together (the
-DANGEROUS ones only when coursetools.sandbox.preflight() returns None AND a probe notebook
+DANGEROUS ones only when coursetools.perimeter.sandbox.preflight() returns None AND a probe notebook
 graded first shows a confined kernel: no gradebook or submissions in sight, memory,
 process and file-size limits). Then:
 
@@ -67,19 +67,19 @@ print("SANDBOX-PROBE " + json.dumps({
 
 
 def preflight_problem():
-    """None when coursetools.sandbox.preflight() exists and returns None, else why not."""
+    """None when coursetools.perimeter.sandbox.preflight() returns None, else why not."""
     try:
-        from coursetools import sandbox
+        from coursetools.perimeter import sandbox
     except ImportError as exc:
-        return f"coursetools.sandbox is not available ({exc})"
+        return f"coursetools.perimeter.sandbox is not available ({exc})"
     preflight = getattr(sandbox, "preflight", None)
     if preflight is None:
-        return "coursetools.sandbox has no preflight()"
+        return "coursetools.perimeter.sandbox has no preflight()"
     try:
         problem = preflight()
     except Exception as exc:  # noqa: BLE001 - any failure means: no sandbox
-        return f"coursetools.sandbox.preflight() raised {type(exc).__name__}: {exc}"
-    return None if problem is None else f"coursetools.sandbox.preflight(): {problem}"
+        return f"coursetools.perimeter.sandbox.preflight() raised {type(exc).__name__}: {exc}"
+    return None if problem is None else f"coursetools.perimeter.sandbox.preflight(): {problem}"
 
 
 def probe_problem(course):

@@ -9,14 +9,13 @@
 
 import re
 import subprocess
-import sys
 
 import nbformat
 import pytest
 
 import conftest
 from conftest import REPO
-from coursetools import sandbox, scratch
+from coursetools import scratch
 from coursetools.course import Course
 from coursetools.release import blank_submission
 
@@ -60,23 +59,6 @@ def test_release_builds_only_the_tooling_venv(tmp_path):
     grade = dry("grade", f"VENV={tmp_path}/tool", f"KERNEL_VENV={tmp_path}/kernel")
     assert "grading kernel" in grade and "requirements-test.txt" not in grade
     assert f"--kernel-python {tmp_path}/kernel/bin/python" in grade
-
-
-def test_kernel_argv_swaps_python_and_exposed_folders():
-    python = str(conftest.KERNEL_VENV / "bin" / "python")
-    sandboxed = [sys.executable, "-I", sandbox.LAUNCHER, "--hide", "/course", "--expose", "/old/venv",
-                 "--expose", "/old/base", "--mem", "4G", "--", sys.executable, "-m",
-                 "ipykernel_launcher", "-f", "{connection_file}"]
-    new = sandbox.kernel_argv(sandboxed, python)
-    cut = new.index("--")
-    assert new[cut + 1] == python and new[cut + 2:] == sandboxed[-4:]
-    exposed = [new[i + 1] for i, a in enumerate(new[:cut]) if a == "--expose"]
-    assert "/old/venv" not in exposed and str(conftest.KERNEL_VENV.resolve()) in exposed
-    assert new[:3] == sandboxed[:3] and "--hide" in new and "--mem" in new
-    plain = sandbox.kernel_argv([sys.executable, "-m", "ipykernel_launcher", "-f", "{c}"], python)
-    assert plain == [python, "-m", "ipykernel_launcher", "-f", "{c}"]
-    with pytest.raises(RuntimeError):
-        sandbox.kernel_argv(["/usr/bin/R", "--kernel"], python)
 
 
 PROBE = '''

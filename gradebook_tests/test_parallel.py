@@ -25,6 +25,7 @@ import pytest
 from conftest import REPO, VENV, copy_course, make
 from coursetools import parallel
 from coursetools.course import Course
+from coursetools.settings import Settings
 from coursetools.demo import class_submissions
 from coursetools.integrity import check_gradebook
 from coursetools.progress import Progress, duration
@@ -248,17 +249,19 @@ def test_slurm_workers_get_this_python_and_the_course(tmp_path):
     assert f"{sys.executable} -m distributed.cli.dask_worker" in script, script
 
 
-def test_an_exported_db_applies_to_the_course_it_names_only(monkeypatch, tmp_path):
+def test_db_applies_to_the_course_it_was_given_for_only(tmp_path):
     """Copies of the course (tests, demo, validate, bench) keep their own SQLite gradebook."""
-    monkeypatch.setenv("COURSE_DB_URL", "postgresql://grader@db.invalid/course")
+    url = "postgresql://grader@db.invalid/course"
     copy = tmp_path / "copy"
     copy.mkdir()
     shutil.copy2(REPO / "nbgrader_config.py", copy / "nbgrader_config.py")
-    monkeypatch.setenv("COURSE_DB_ROOT", str(REPO))
-    assert Course(REPO, ASSIGNMENT).db_url() == "postgresql://grader@db.invalid/course"
-    assert Course(copy, ASSIGNMENT).db_url() == f"sqlite:///{copy}/gradebook.db"
-    monkeypatch.delenv("COURSE_DB_ROOT")
+    settings = Settings(db_url=url)
+    assert Course(REPO, ASSIGNMENT, settings=settings).db_url() == url
+    assert f"--CourseDirectory.db_url={url}" in settings.nbgrader_options()
+    assert Course(copy, ASSIGNMENT, settings=settings.without_db()).db_url() == \
+        f"sqlite:///{copy}/gradebook.db"
     assert Course(REPO, ASSIGNMENT).db_url() == f"sqlite:///{REPO}/gradebook.db"
+    assert "COURSE_DB_URL" not in (REPO / "nbgrader_config.py").read_text()
 
 
 def test_a_worker_names_what_it_lacks(tmp_path):

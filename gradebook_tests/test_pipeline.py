@@ -160,6 +160,9 @@ def graded_class(course, tmp_path_factory):
         zf.writestr("broken.ipynb", '{"cells": [')
         zf.writestr("Jane Doe.ipynb", "{}")
         zf.writestr("x" * 129 + ".ipynb", "{}")
+        # would be student "README.md": submitted/README.md is the file that explains the folder
+        for nb_path in release_notebooks(course, assignment):
+            zf.writestr("README.md.ipynb", nb_path.read_text())
     out = {"collect": make(course, "collect", f"FROM={download}")}
     for step in ("grade", "feedback", "export", "report"):
         out[step] = make(course, step)
@@ -169,10 +172,13 @@ def graded_class(course, tmp_path_factory):
 def test_collect_files_each_student_and_names_what_it_skipped(graded_class):
     course, out = graded_class
     text = out["collect"].stdout
-    assert sorted(p.name for p in (course / "submitted").iterdir()) == ["blank", "broken", "solver"]
-    assert (course / "submitted" / "solver" / "spatial" / "spatial.ipynb").is_file()
+    submitted = course / "submitted"
+    assert sorted(p.name for p in submitted.iterdir() if p.is_dir()) == ["blank", "broken", "solver"]
+    assert (submitted / "solver" / "spatial" / "spatial.ipynb").is_file()
     assert "not collected: Jane Doe.ipynb" in text
     assert "the student id is longer than 128 characters" in text
+    assert "not collected: README.md.ipynb" in text
+    assert (submitted / "README.md").read_bytes() == (REPO / "submitted" / "README.md").read_bytes()
 
 
 def test_grade_scores_solution_full_and_blank_zero(graded_class):
@@ -199,8 +205,10 @@ def test_feedback_html_and_grades_csv(graded_class):
         assert pages and "<html" in pages[0].read_text().lower()
         html = pages[0].read_text()
         # the verdicts are there, the hidden code (reference, inputs, seeds) is not
-        assert ("hidden cases passed" if student == "solver" else "not implemented yet") in html
-        for secret in ("BEGIN HIDDEN TESTS", "_make_reference", "_make_grader", "default_rng(20240"):
+        assert ("conv2d_forward: 20 of 20 points" if student == "solver"
+                else "not implemented yet") in html
+        for secret in ("BEGIN HIDDEN TESTS", "grader module", "coursetools.checks.loader",
+                       "ref_conv2d_forward", "conv_inputs", "TRAIN_SEED"):
             assert secret not in html, f"feedback of {student} shows hidden code: {secret!r}"
     rows = {r["student_id"]: r for r in csv.DictReader(open(course / "grades.csv"))}
     assert set(rows) == {"solver", "blank"}
@@ -227,10 +235,51 @@ def test_report_names_the_hardest_checks_and_the_failed_submission(graded_class)
 def test_student_data_is_git_ignored(graded_class):
     course, _ = graded_class
     assert git(course, "status", "--porcelain") == "", "grading left files git would commit"
-    for path in ("submitted", "autograded", "feedback", "gradebook.db", "grades.csv",
-                 "reports/class-spatial"):
+    for path in ("submitted/solver", "autograded/solver", "feedback/solver", "gradebook.db",
+                 "grades.csv", "reports/class-spatial"):
         assert (course / path).exists(), path
         assert git(course, "check-ignore", path).strip() == path
+    # the student-data folders themselves stay in the repository with the README that explains them
+    for area in ("submitted", "autograded", "feedback"):
+        assert git(course, "ls-files", area).split() == [f"{area}/README.md"], area
+        folder_named_readme = f"{area}/README.md/spatial/x.ipynb"
+        ignored = subprocess.run(["git", "check-ignore", "--no-index", folder_named_readme], cwd=course,
+                                 capture_output=True)
+        assert ignored.returncode == 0, f"a student folder named {area}/README.md/ would not be ignored"
+
+
+def test_clean_and_distclean_keep_the_folder_readmes(tmp_path):
+    """make clean empties autograded/ and feedback/, make distclean also submitted/ and the
+    gradebook; the README.md that explains each folder (tracked) stays."""
+    from conftest import copy_course
+
+    root = copy_course(tmp_path / "course")
+    for area in ("submitted", "autograded", "feedback"):
+        (root / area / "alice" / "spatial").mkdir(parents=True)
+        (root / area / "alice" / "spatial" / "spatial.ipynb").write_text("{}")
+        (root / area / ".stray").write_text("x")
+    (root / "grades.csv").write_text("x")
+    (root / "gradebook.db").write_text("x")
+
+    def run(target, answer=""):
+        # VENV inside the copy: distclean deletes it, never the environment running the tests
+        return subprocess.run(["make", "-s", target, f"VENV={root / '.venv'}"], cwd=root, input=answer,
+                              capture_output=True, text=True)
+
+    out = run("clean")
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (root / "autograded").iterdir()) == ["README.md"]
+    assert sorted(p.name for p in (root / "feedback").iterdir()) == ["README.md"]
+    assert (root / "submitted" / "alice" / "spatial" / "spatial.ipynb").is_file(), "clean deleted a submission"
+    assert (root / "gradebook.db").is_file() and not (root / "grades.csv").exists()
+
+    out = run("distclean", answer="n\n")
+    assert out.returncode != 0 and (root / "submitted" / "alice").is_dir(), "distclean did not ask first"
+    out = run("distclean", answer="y\n")
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (root / "submitted").iterdir()) == ["README.md"]
+    assert not (root / "gradebook.db").exists()
+    assert git(root, "status", "--porcelain") == "", "a folder README was deleted or changed"
 
 
 def test_validate_passes(course):

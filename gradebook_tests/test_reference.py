@@ -1,45 +1,47 @@
-"""Prove the reference implementation hidden in the grader_reference cell of spatial.py.
+"""Prove the hidden reference of `spatial` (source/spatial/grader/reference.py).
 
-The notebook source source/spatial/spatial.py is loaded with jupytext; the setup, grader and
-solution cells are executed to obtain `_grader_reference` (the reference the trusted grader
-judges every record against), `_grader_fast` (its loop timing reference) and the instructor's
-solutions. Then:
+The reference, the hidden checks and the loop timing references are imported as the
+modules they are (coursetools.splice.load_folder loads them exactly as a spliced hidden cell
+does); the instructor's solutions come from the notebook source. Then:
   * reference == instructor solution on many random configurations (all six functions);
   * conv forward == an independent direct sum written here with plain Python loops;
   * gradients == central finite differences of the reference forward (conv, tie-free pool,
-    flatten);
+    flatten), with the graders' own numeric_grad;
   * max-pool ties == hand-written expected arrays;
-  * reference == torch (conv2d, max_pool2d, flatten, autograd, float64) when torch exists.
+  * reference == torch (conv2d, max_pool2d, flatten, unfold/fold, autograd, float64).
 """
 import itertools
 from pathlib import Path
 
-import jupytext
 import numpy as np
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "source" / "spatial" / "spatial.py"
+from coursetools.checks import judge, record
+from coursetools.checks.judge import numeric_grad
+from coursetools.notebooks import instructor_namespace
+from coursetools.splice import load_folder
+
+SOURCE = Path(__file__).resolve().parents[1] / "source" / "spatial"
+GRADER = SOURCE / "grader"
 RTOL, ATOL = 1e-9, 1e-10
 
 
 @pytest.fixture(scope="module")
 def nbns():
-    nb = jupytext.read(SRC)
-    ns = {}
-    for cell in nb.cells:
-        md = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code":
-            continue
-        gid = md.get("grade_id", "")
-        if gid in ("setup", "grader_setup", "grader_setup_fast", "grader_reference") or md.get("solution"):
-            exec(compile(cell.source, f"<{gid}>", "exec"), ns)
-    assert "_grader_reference" in ns, "grader_reference did not define _grader_reference"
-    return ns
+    """The instructor's functions (setup and solution cells of the notebook source)."""
+    return instructor_namespace(SOURCE / "spatial.py")
 
 
 @pytest.fixture(scope="module")
-def ref(nbns):
-    return nbns["_grader_reference"]
+def ref():
+    return load_folder("spatial", GRADER, "reference")
+
+
+@pytest.fixture(scope="module")
+def checks(ref):
+    module = load_folder("spatial", GRADER, "checks")
+    module.install_reference(ref)
+    return module
 
 
 def close(a, b, rtol=RTOL, atol=ATOL):
@@ -187,16 +189,7 @@ def test_conv_output_sizes(ref, H, W, K, s, p, expected):
 
 
 def central_fd(f, arr, eps=1e-6):
-    g = np.zeros(arr.shape)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        fp = f()
-        arr[idx] = old - eps
-        fm = f()
-        arr[idx] = old
-        g[idx] = (fp - fm) / (2 * eps)
-    return g
+    return numeric_grad(f, arr, eps)
 
 
 @pytest.mark.parametrize("cfg", [
@@ -305,50 +298,47 @@ PART1_CHECKS = [("check_conv2d_forward", ("conv2d_forward",)),
                 ("check_flatten_backward", ("flatten_forward", "flatten_backward"))]
 
 
-def record_and_replay(grader, check, args):
+def record_and_replay(checks, check, args):
     """Record a check as the kernel does, then judge the record as the trusted grader does."""
     records = []
-    with grader.capturing(records):
-        getattr(grader, check)(*args)
+    with record.capturing(records):
+        getattr(checks, check)(*args)
     assert len(records) == 1
-    with grader.replaying(records[0]):
-        getattr(grader, check)(*[None] * len(args))
-    return records[0]
+    with record.replaying(records[0]):
+        getattr(checks, check)(*[None] * len(args))
+    return records[0], judge.LAST["verdict"]
 
 
-def test_recorded_checks_pass_for_instructor_solution(nbns, capsys):
-    grader = nbns["_grader"]
+def test_recorded_checks_pass_for_instructor_solution(nbns, checks):
     for check, fns in PART1_CHECKS:
-        record_and_replay(grader, check, [nbns[f] for f in fns])
-    assert capsys.readouterr().out.count("hidden cases passed") == 6
+        _, verdict = record_and_replay(checks, check, [nbns[f] for f in fns])
+        assert verdict.score(20) == 20, verdict.text(20)
 
 
-def test_replay_fails_zeros_and_a_tampered_record(nbns):
+def test_replay_fails_zeros_and_a_tampered_record(nbns, checks):
     """The verdict comes from the reference: wrong numbers fail however the record is made."""
-    grader = nbns["_grader"]
 
     def zeros_forward(x, w, b, stride=1, padding=0):
         out = nbns["conv2d_forward"](x, w, b, stride, padding)[0]
         return np.zeros_like(out), None
-    with pytest.raises(AssertionError, match="13 of 13 hidden cases failed|hidden cases failed"):
-        record_and_replay(grader, "check_conv2d_forward", [zeros_forward])
+    _, verdict = record_and_replay(checks, "check_conv2d_forward", [zeros_forward])
+    assert verdict.score(20) == 0 and "values wrong" in verdict.text(20)
 
-    records = []
-    with grader.capturing(records):
-        grader.check_flatten_forward(nbns["flatten_forward"])
-    rec = records[0]
+    rec, verdict = record_and_replay(checks, "check_flatten_forward", [nbns["flatten_forward"]])
+    assert verdict.score(10) == 10
     first = next(iter(rec["cases"]))
     event = rec["cases"][first][0]               # ["call", name, result, changed]
     out = event[2][1][0]                         # the tuple's first item: ["array", dtype, shape, b64]
     swapped = np.frombuffer(__import__("base64").b64decode(out[3]), dtype=out[1])[::-1].copy()
     out[3] = __import__("base64").b64encode(swapped.tobytes()).decode()
-    with pytest.raises(AssertionError, match=first):
-        with grader.replaying(rec):
-            grader.check_flatten_forward(None)
+    with record.replaying(rec):
+        checks.check_flatten_forward(None)
+    verdict = judge.LAST["verdict"]
+    assert verdict.score(10) < 10 and first in verdict.text(10)
     del rec["cases"][first][0]                   # a record with a call missing
-    with pytest.raises(AssertionError, match="the record has no flatten_forward here"):
-        with grader.replaying(rec):
-            grader.check_flatten_forward(None)
+    with record.replaying(rec):
+        checks.check_flatten_forward(None)
+    assert "the record has no flatten_forward here" in judge.LAST["verdict"].text(10)
 
 
 # ----------------------------------------------------------------- torch
@@ -431,9 +421,9 @@ def test_flatten_matches_torch(ref):
 # ---------------------------------------------------------------- part 2 (im2col, CNN)
 
 @pytest.fixture(scope="module")
-def fast(nbns):
-    assert "_grader_fast" in nbns, "grader_setup_fast did not define _grader_fast"
-    return nbns["_grader_fast"]
+def fast():
+    """The loop timing references of the speed checks."""
+    return load_folder("spatial", GRADER, "timing")
 
 
 def test_im2col_col2im_reference_match_instructor_and_are_adjoint(nbns, ref):

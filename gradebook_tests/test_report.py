@@ -2,7 +2,8 @@
 
 Each course is a tmp folder with the course's nbgrader_config.py, a gradebook written with
 nbgrader's API (scores set directly), a release notebook giving the cell order, and
-submitted/ and autograded/ folders as `make collect` and `make grade` would leave them.
+submitted/ and autograded/ folders as `make collect` and `make grade` would leave them (with
+the README.md file each of them has in the repository).
 """
 
 import os
@@ -58,6 +59,9 @@ def make_course(root, students, cells=CELLS, folders=None, incidents=None, noteb
     from nbgrader.api import Gradebook
 
     (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
+    for area in ("submitted", "autograded", "feedback"):  # as in a clone: a file, never a student
+        (root / area).mkdir()
+        (root / area / "README.md").write_text((REPO / area / "README.md").read_text())
     with Gradebook("sqlite:///" + str(root / "gradebook.db"), course_id="cnn-spatial") as gb:
         gb.add_assignment(assignment, duedate=DUE)
         for nb in notebooks:

@@ -26,7 +26,7 @@ POINTS = {
     "cnn_gradient_hidden": 10, "cnn_accuracy_hidden": 10,
 }
 TOTAL = 160
-README_NAMES = {"cnn_gradient_hidden": "cnn_loss", "cnn_accuracy_hidden": "train_cnn"}
+DOC_NAMES = {"cnn_gradient_hidden": "cnn_loss", "cnn_accuracy_hidden": "train_cnn"}
 WRONG_BACKWARD = {
     "conv2d_backward": "def conv2d_backward(dout, cache):\n"
                        "    x, w, b = cache[0], cache[1], cache[2]\n"
@@ -65,10 +65,10 @@ def test_point_split_is_the_documented_one(batch):
     cells = {c.name: c.max_score for c in batch["instructor"].cells if c.max_score > 0}
     assert cells == POINTS
     assert sum(POINTS.values()) == TOTAL
-    readme = (REPO / "README.md").read_text()
+    doc = (REPO / "docs" / "assignment-spatial.md").read_text()
     for name, points in POINTS.items():
-        fn = README_NAMES.get(name, name.removesuffix("_hidden"))
-        assert re.search(rf"\| `{fn}`[^|]*\| {points} \|", readme), name
+        fn = DOC_NAMES.get(name, name.removesuffix("_hidden"))
+        assert re.search(rf"\| `{fn}`[^|]*\| {points} \|", doc), name
 
 
 def test_instructor_solution_earns_full_marks(batch):

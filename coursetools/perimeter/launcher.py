@@ -2,7 +2,7 @@
 
 Trusted code, run OUTSIDE the sandbox as the argv of a kernelspec:
 
-    <python> -I sandbox_launcher.py [options] -- <python> -m ipykernel_launcher -f {connection_file} ...
+    <python> -I launcher.py [options] -- <python> -m ipykernel_launcher -f {connection_file} ...
 
 Standard library only (it runs with -I and must not import course code). jupyter_client
 starts it with cwd = the notebook's folder (nbgrader autograde: autograded/<student>/<a>/).
@@ -44,7 +44,9 @@ CONNECTION = "/run/kernel/connection.json"
 MPLCONFIG = HOME + "/.mplconfig"
 ALWAYS_HIDDEN = ["/tmp", "/var/tmp", "/run", "/root", "/home", "/dev/shm"]
 SMALL_TMPFS = 4 << 20           # /var/tmp /run /root /home and --hide paths
-KEEP_ENV = ["LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "MPLBACKEND"]
+# never NBGRADER_EXECUTION or any other grader variable: student code must not be able to
+# tell that it is being graded
+KEEP_ENV = ["LANG", "LC_ALL", "LC_CTYPE", "TZ", "MPLBACKEND"]
 # never JPY_PARENT_PID: inside the pid namespace the parent is pid 1 and ipykernel would
 # exit when its "parent" is not the expected pid.
 SKIP = {".ipynb_checkpoints", "__pycache__"}
@@ -69,7 +71,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv):
-    p = Parser(prog="sandbox_launcher.py", description=__doc__.split("\n")[0])
+    p = Parser(prog="launcher.py", description=__doc__.split("\n")[0])
     tool = lambda name: shutil.which(name, path="/usr/bin:/bin") or "/usr/bin/" + name  # noqa: E731
     p.add_argument("--bwrap", default=tool("bwrap"))
     p.add_argument("--prlimit", default=tool("prlimit"))

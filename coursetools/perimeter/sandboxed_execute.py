@@ -1,0 +1,537 @@
+"""Run a submission for grading: every student cell first, the hidden checks after the last.
+
+nbgrader's Execute runs a notebook's cells in order, in one kernel, with the grader's
+permissions. For untrusted code this preprocessor changes three things.
+
+**Where**: every kernel runs in the bubblewrap sandbox (sandbox.py, launcher.py) with the
+limits of the traits below, and a Python of its own (``kernel_python``: numpy, ipykernel and
+matplotlib, nothing that solves the exercises).
+
+**When hidden material enters the kernel**: only after the last student cell. The run has
+two phases in one kernel:
+
+1. the *student phase*: every cell but the grader's, in notebook order. The hidden test
+   cells do not run here; at each one's place the kernel remembers the notebook's names
+   (coursetools/checks/kernel.py), so that its checks later test the functions as they were
+   at that place. Nothing hidden is in the kernel yet, so every output of this phase may
+   go into the student's feedback.
+2. the *check phase*: the grader's setup cells, then the hidden test cells and the cell
+   grader_reference in notebook order (history off). Student code now runs only inside the
+   checks' calls; its outputs land in the hidden cells, which the trusted grader replaces by
+   its verdicts (verify_hidden_checks.py). No student cell runs after a check, so nothing a
+   check showed the kernel (hidden inputs, the reference) can be printed into the feedback.
+
+**What the kernel can send**: records are sealed. ``update_display_data``, ``clear_output``
+of other cells and ``transient`` display ids are dropped, so no message can change an earlier
+cell's outputs; each hidden cell's records are copied into ``resources["cnn_grader"]`` the
+moment the cell finishes, and only that copy is judged. Every byte of every message counts
+against a per-cell and a per-notebook output cap (updates included); comm messages (widgets)
+are dropped.
+
+**Failures**: a kernel that dies or stops answering is started again; the cells before the
+one that failed are run again without output, and grading goes on with the next cell (at most
+``max_restarts`` times). The whole notebook has a time budget; cells that would run past it
+are not run, and their cells say so (``TimeBudget``), as the summary and feedback do.
+"""
+
+import copy
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from queue import Empty
+
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_core.utils import ensure_async, run_sync
+from nbformat.v4 import new_output
+from traitlets import Bool, Integer, List, Unicode
+
+from nbgrader.preprocessors import Execute
+
+from coursetools.checks import kernel as kernel_side
+from coursetools.checks.protocol import RECORD_MIME, REFERENCE_ID, is_setup
+from coursetools.perimeter import sandbox
+
+_CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
+_CACHE = {}            # per process: kernel Python prefixes, matplotlib caches, bootstrap code
+_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+class KernelFailure(Exception):
+    """The kernel died, or did not answer after an interrupt."""
+
+
+def _size(text):
+    text = str(text).strip()
+    if text[-1:].upper() in _UNITS:
+        return int(float(text[:-1]) * _UNITS[text[-1].upper()])
+    return int(text)
+
+
+def message_size(msg):
+    """Characters of a kernel message's content (every field, every MIME value) and buffers."""
+    content = msg.get("content") or {}
+    n = len(str(content.get("text") or "")) + len(str(content.get("evalue") or ""))
+    n += sum(len(str(line)) for line in content.get("traceback") or ())
+    for field in ("data", "metadata", "transient"):
+        for value in (content.get(field) or {}).values():
+            n += len(value) if isinstance(value, str) else len(repr(value))
+    return n + sum(len(b) for b in msg.get("buffers") or ())
+
+
+def cell_kind(cell):
+    """student | hidden (a graded test cell) | setup | reference | skip (not code)."""
+    if cell.cell_type != "code":
+        return "skip"
+    meta = cell.metadata.get("nbgrader", {})
+    gid = meta.get("grade_id")
+    if is_setup(gid):
+        return "setup"
+    if gid == REFERENCE_ID:
+        return "reference"
+    if meta.get("grade") and not meta.get("solution"):
+        return "hidden"
+    return "student"
+
+
+class SandboxedExecute(Execute):
+    """Execute for untrusted submissions; see the module docstring. Settings are traits."""
+
+    sandbox = Bool(True, help="Run every grading kernel in the bubblewrap sandbox. False is "
+                   "the instructor's explicit opt-out (make grade UNSANDBOXED=1): student code "
+                   "then runs with the grader's permissions.").tag(config=True)
+    kernel_python = Unicode("", help="Python of the grading kernel: an environment with numpy, "
+                            "ipykernel and matplotlib only (make builds .venv-kernel). Empty: "
+                            "the grader's own Python.").tag(config=True)
+    course_root = Unicode("", help="The course folder: hidden from the kernels (gradebook, "
+                          "sources, other students); its build/ and logs/ hold the kernelspec "
+                          "and the kernels' logs. Empty: the current folder.").tag(config=True)
+    hide = List(Unicode(), help="More folders to hide from the kernels (each is covered by an "
+                "empty tmpfs).").tag(config=True)
+    memory = Unicode("4G", help="Address space of each process in the sandbox "
+                     "(RLIMIT_AS), e.g. 4G.").tag(config=True)
+    cpu_seconds = Integer(600, help="CPU seconds of a kernel's whole life (RLIMIT_CPU).").tag(config=True)
+    wall_seconds = Integer(1200, help="A kernel is killed after this many seconds of wall time "
+                           "(0: never).").tag(config=True)
+    processes = Integer(64, help="Processes and threads of the sandbox user (RLIMIT_NPROC).").tag(config=True)
+    file_size = Unicode("64M", help="Largest file a kernel may write (RLIMIT_FSIZE).").tag(config=True)
+    open_files = Integer(256, help="Open files per process (RLIMIT_NOFILE).").tag(config=True)
+    tmpfs_size = Unicode("256M", help="Size of each writable tmpfs in the sandbox (/tmp, "
+                         "/dev/shm, the notebook's folder).").tag(config=True)
+    max_output_bytes = Integer(1_000_000, help="Characters a cell may send (every message, "
+                               "updates included); beyond: dropped, a note on stderr, the cell "
+                               "interrupted. 0: no cap.").tag(config=True)
+    max_notebook_output_bytes = Integer(5_000_000, help="Characters the whole notebook may send; "
+                                        "beyond: as for one cell. 0: no cap.").tag(config=True)
+    time_budget = Integer(600, help="Wall seconds for a whole notebook (student cells, then "
+                          "the hidden checks). Cells that would run past it are not run (0 "
+                          "points for their checks) and flagged. 0: no budget.").tag(config=True)
+    checks_reserve = Integer(180, help="Seconds of time_budget kept for the hidden checks: the "
+                             "student cells stop at time_budget - checks_reserve.").tag(config=True)
+    max_restarts = Integer(3, help="Times a dead or stuck kernel is started again for one "
+                           "notebook (the cells above the failed one are re-run without "
+                           "output).").tag(config=True)
+
+    _ERROR_FIELD = 10_000  # characters kept of an error's value and of each traceback line
+    _ERROR_LINES = 100
+
+    # ------------------------------------------------------------------ kernels
+
+    def _root(self):
+        return os.path.realpath(self.course_root or os.getcwd())
+
+    def _python(self):
+        return self.kernel_python or sys.executable
+
+    def _kernelspec_dir(self):
+        root, python = self._root(), self._python()
+        build = os.path.join(root, "build")
+        if not self.sandbox:
+            argv = [python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                    "--HistoryManager.hist_file=:memory:"]
+            return sandbox.kernelspec_dir(build, argv, "Python 3 (grading, NOT sandboxed)", False)
+        key = ("prefixes", python)
+        if key not in _CACHE:
+            _CACHE[key] = sandbox.prefixes(python)
+        key_mpl = ("mpl", build, python)
+        if key_mpl not in _CACHE:
+            _CACHE[key_mpl] = sandbox.matplotlib_cache(os.path.join(build, "sandbox"), python)
+        hidden = [root, *(os.path.realpath(p) for p in self.hide)]
+        # also the checkout this module comes from when it is another course folder (the test
+        # suite grades copies of the course: the real gradebook must stay hidden too)
+        checkout = str(Path(__file__).resolve().parents[2])
+        if os.path.isfile(os.path.join(checkout, "nbgrader_config.py")) and checkout not in hidden:
+            hidden.append(checkout)
+        limits = [("--mem", self.memory), ("--cpu", self.cpu_seconds), ("--wall", self.wall_seconds),
+                  ("--nproc", self.processes), ("--fsize", self.file_size),
+                  ("--nofile", self.open_files), ("--disk", self.tmpfs_size)]
+        argv = sandbox.kernel_argv(python, hidden, _CACHE[key], limits,
+                                   os.path.join(root, "logs", "sandbox"), _CACHE[key_mpl])
+        return sandbox.kernelspec_dir(build, argv)
+
+    def create_kernel_manager(self):
+        ksm = KernelSpecManager(kernel_dirs=[self._kernelspec_dir()])
+        self.km = self.kernel_manager_class(kernel_name=sandbox.KERNEL_NAME,
+                                            kernel_spec_manager=ksm, config=self.config)
+        self._ipc_dir = None
+        if self.sandbox:
+            # unix socket paths are limited to ~107 bytes: a short folder per user in /tmp,
+            # and every kernel its own random folder in it
+            ipc_root = f"/tmp/nbg-ipc-{os.geteuid()}"
+            sandbox.private_dir(ipc_root)
+            sandbox.remove_stale(ipc_root)
+            self._ipc_dir = tempfile.mkdtemp(prefix="k", dir=ipc_root)
+            self.km.transport = "ipc"
+            self.km.ip = os.path.join(self._ipc_dir, "k")
+        return self.km
+
+    async def async_start_new_kernel(self, **kwargs):
+        # the kernel must not be able to tell that it is being graded
+        kwargs["env"] = {k: v for k, v in os.environ.items() if not k.startswith("NBGRADER")}
+        return await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        if getattr(self, "_ipc_dir", None):
+            # The kernel has created its sockets: it needs no further write access to the
+            # host folder (files it could fill the disk with). As root the launcher gave
+            # the folder to uid 65534: take it back.
+            os.chown(self._ipc_dir, os.geteuid(), os.getegid())
+            os.chmod(self._ipc_dir, 0o500)
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def _start_kernel(self):
+        started = time.monotonic()
+        self.create_kernel_manager()
+        self.start_new_kernel()
+        self.start_new_kernel_client()
+        info = self.wait_for_reply(self.kc.kernel_info())
+        if info is not None and "language_info" in info["content"]:
+            self.nb.metadata["language_info"] = info["content"]["language_info"]
+        if not self._silent(_bootstrap_code(), timeout=60):
+            raise KernelFailure("the grading kernel could not load the grader's recorder")
+        self._run.timing["kernel_start"] += time.monotonic() - started
+
+    def _stop_kernel(self):
+        try:
+            if self.km is not None:
+                self._cleanup_kernel()
+        except Exception as exc:  # noqa: BLE001 - a kernel that is gone already
+            self.log.debug("stopping the kernel: %s", exc)
+        finally:
+            self.km = self.kc = None
+            ipc_dir, self._ipc_dir = getattr(self, "_ipc_dir", None), None
+            if ipc_dir:
+                try:
+                    os.chmod(ipc_dir, 0o700)
+                except OSError:
+                    pass
+                shutil.rmtree(ipc_dir, ignore_errors=True)
+
+    def _silent(self, code, timeout=None):
+        """Run code without output or history; True when it finished without error.
+
+        A kernel that does not answer in time is stopped (``self.kc`` becomes None).
+        """
+        if self.kc is None:
+            return False
+        try:
+            msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+            reply = self._wait_reply(msg_id, timeout or self.timeout or 60)
+        except Exception as exc:  # noqa: BLE001 - dead kernel
+            self.log.warning("kernel did not run the grader's code: %s", exc)
+            reply = None
+        if reply is None:
+            self._stop_kernel()
+            return False
+        return reply["content"].get("status") == "ok"
+
+    def _wait_reply(self, msg_id, timeout):
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = run_sync(self._get_shell_msg)(min(left, 1.0))
+            except Empty:
+                if not run_sync(self.kc.is_alive)():
+                    return None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+        return None
+
+    async def _get_shell_msg(self, timeout):
+        return await ensure_async(self.kc.shell_channel.get_msg(timeout=timeout))
+
+    # ------------------------------------------------------------------ the run
+
+    def preprocess(self, nb, resources=None, km=None):
+        from nbclient import NotebookClient
+
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        run = self._run = _Run(nb, self.time_budget, self.checks_reserve)
+        self.resources.setdefault("cnn_grader", {})
+        self.resources["cnn_grader"].update(records=run.records, incidents=run.incidents,
+                                            timing=run.timing)
+        self._notebook_used, self._phase, self._deadline = 0, "start", None
+        try:
+            self._start_kernel()
+            self._student_phase(run)
+            self._check_phase(run)
+        except KernelFailure as exc:
+            run.incident(f"grading stopped: {exc}")
+            self._not_run_rest(run, str(exc))
+        finally:
+            self._stop_kernel()
+        run.timing["total"] = time.monotonic() - run.started
+        self.log.info("timing: %s", ", ".join(f"{k} {v:.2f} s" for k, v in run.timing.items()))
+        return self.nb, self.resources
+
+    def _student_phase(self, run):
+        started = time.monotonic()
+        self._phase, self._deadline = "student", run.student_deadline
+        for pos, (index, kind, gid) in enumerate(run.plan):
+            if kind in ("skip", "setup", "reference"):
+                continue
+            cell = self.nb.cells[index]
+            if run.student_deadline and time.monotonic() >= run.student_deadline:
+                self._budget_exceeded(run, cell, "student")
+                continue
+            if kind == "hidden":
+                if self._silent(_call("capture", gid)):
+                    run.captured.add(gid)
+                    run.done.append(pos)
+                    continue
+                self._failed(run, cell, index, "the kernel did not answer", pos)
+                continue
+            try:
+                self._execute(cell, index)
+                run.done.append(pos)
+            except KernelFailure as exc:
+                self._failed(run, cell, index, str(exc), pos)
+        run.timing["student_cells"] += time.monotonic() - started
+
+    def _check_phase(self, run):
+        started = time.monotonic()
+        self._phase, self._deadline = "checks", run.deadline
+        order = sorted((p for p in run.plan if p[1] == "setup"), key=lambda p: str(p[2]))
+        order += [p for p in run.plan if p[1] in ("hidden", "reference")]
+        for index, kind, gid in order:
+            cell = self.nb.cells[index]
+            if kind == "hidden" and gid not in run.captured:
+                if not any(o.get("output_type") == "error" for o in cell.outputs):
+                    cell.outputs = [_error("KernelStopped", "not run: the kernel stopped before "
+                                           "this cell's place in the notebook")]
+                continue
+            if run.deadline and time.monotonic() >= run.deadline:
+                self._budget_exceeded(run, cell, "checks")
+                continue
+            if kind == "hidden" and not self._silent(_call("restore", gid)):
+                self._failed(run, cell, index, "the kernel did not answer", None)
+                continue
+            try:
+                self._execute(cell, index, store_history=False)
+                if kind != "hidden":
+                    run.grader_done.append(index)
+            except KernelFailure as exc:
+                self._failed(run, cell, index, str(exc), None)
+            if kind == "hidden":
+                run.records[gid] = [copy.deepcopy(o["data"][RECORD_MIME]) for o in cell.outputs
+                                    if o.get("output_type") == "display_data"
+                                    and RECORD_MIME in o.get("data", {})]
+        run.timing["checks"] += time.monotonic() - started
+
+    def _execute(self, cell, index, store_history=True):
+        try:
+            self.execute_cell(cell, index, execution_count=self.code_cells_executed + 1,
+                              store_history=store_history)
+        except Exception as exc:  # noqa: BLE001 - whatever the kernel did, grade the rest
+            name = type(exc).__name__
+            text = str(exc).strip().splitlines()
+            raise KernelFailure(f"{name}: {text[0][:200] if text else name}") from None
+
+    def _failed(self, run, cell, index, why, pos):
+        """The kernel died or hangs in this cell: note it, restart, go on with the next cell."""
+        self.log.warning("kernel failed in cell %s: %s", index, why)
+        run.incident(f"cell {index}: {why}")
+        cell.outputs.append(_error("KernelRestarted" if run.restarts < self.max_restarts
+                                   else "KernelStopped",
+                                   f"the kernel died or stopped answering in this cell ({why}); "
+                                   + ("it was started again and the cells above were run again"
+                                      if run.restarts < self.max_restarts else
+                                      "the cells after it were not run")))
+        if run.restarts >= self.max_restarts:
+            raise KernelFailure(f"the kernel failed {run.restarts + 1} times")
+        run.restarts += 1
+        self._stop_kernel()
+        self._start_kernel()
+        started = time.monotonic()
+        replay = [(_call("capture", gid) if kind == "hidden" else self.nb.cells[i].source)
+                  for i, kind, gid in (run.plan[p] for p in run.done)]
+        replay += [self.nb.cells[i].source for i in run.grader_done]
+        for code in replay:
+            if not self._silent(code, timeout=self._get_timeout(None)) and self.kc is None:
+                raise KernelFailure("the kernel could not be brought back to where it failed")
+        run.timing["replays"] += time.monotonic() - started
+
+    def _budget_exceeded(self, run, cell, phase):
+        what = ("student cells" if phase == "student" else "hidden checks")
+        if not run.budget_noted:
+            run.incident(f"time budget of {self.time_budget} s used up in the {what}")
+            run.budget_noted = True
+        if not any(o.get("ename") == "TimeBudget" for o in cell.outputs):
+            cell.outputs.append(_error("TimeBudget", f"not run: this notebook used up its time "
+                                       f"budget for the {what} ({self.time_budget} s in all, "
+                                       f"of which {self.checks_reserve} s are kept for the "
+                                       f"hidden checks)"))
+
+    def _not_run_rest(self, run, why):
+        for index, kind, gid in run.plan:
+            cell = self.nb.cells[index]
+            if kind in ("student", "hidden") and not cell.get("outputs"):
+                cell.outputs = [_error("KernelStopped", f"not run: {why}")]
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        deadline = getattr(self, "_deadline", None)
+        if deadline:
+            left = max(1, int(deadline - time.monotonic()) + 1)
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
+
+    # ------------------------------------------------------------------ messages: seal, cap
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        self._used, self._overflow, self._interrupt_id = 0, False, None
+        cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if self._interrupt_id:
+            await self._await_interrupt_reply(self._interrupt_id)
+        return cell
+
+    # nbclient's sync wrappers bind the base class coroutine: rebind to the override
+    execute_cell = run_sync(async_execute_cell)
+
+    def process_message(self, msg, cell, cell_index):
+        kind = msg["msg_type"]
+        if kind in ("status", "execute_input"):
+            return super().process_message(msg, cell, cell_index)
+        size = message_size(msg)
+        self._used += size
+        if self._phase == "student" and not self._overflow:  # hidden cells' outputs are
+            self._notebook_used += size                       # replaced by verdicts
+        if kind == "error":         # always kept (shortened): it is what marks the cell failed
+            return super().process_message(self._shorten_error(_without_transient(msg)),
+                                           cell, cell_index)
+        if self._overflow:
+            return None
+        dropped = kind == "update_display_data" or kind.startswith("comm")
+        over = self._over()
+        if over:
+            cap, used, whole = over
+            room = cap - (used - size)
+            if kind == "stream" and room > 0:   # keep the head of the text; other types whole
+                msg = dict(msg, content=dict(msg["content"], text=msg["content"]["text"][:room]))
+                super().process_message(msg, cell, cell_index)
+            self._on_overflow(cell, cap, whole)
+            return None
+        if dropped:                 # may rewrite another cell's outputs / fill the metadata
+            return None
+        return super().process_message(_without_transient(msg), cell, cell_index)
+
+    def _over(self):
+        """(cap, characters counted) of the first output cap exceeded, or None."""
+        if self.max_output_bytes and self._used > self.max_output_bytes:
+            return self.max_output_bytes, self._used, "this cell"
+        if self._phase == "student" and self.max_notebook_output_bytes and \
+                self._notebook_used > self.max_notebook_output_bytes:
+            return self.max_notebook_output_bytes, self._notebook_used, "the notebook"
+        return None
+
+    def _shorten_error(self, msg):
+        content, cut = msg["content"], self._ERROR_FIELD
+        if message_size(msg) <= self._ERROR_FIELD * 2:
+            return msg
+        tb = [str(line)[:cut] for line in content.get("traceback") or ()]
+        if len(tb) > self._ERROR_LINES:
+            half = self._ERROR_LINES // 2
+            tb = tb[:half] + [f"... {len(tb) - 2 * half} traceback lines dropped ..."] + tb[-half:]
+        return dict(msg, content=dict(content, evalue=str(content.get("evalue") or "")[:cut],
+                                      traceback=tb))
+
+    def _on_overflow(self, cell, cap, whole):
+        self._overflow = True
+        self.clear_before_next_output = False  # a pending clear_output must not drop the note
+        cell.outputs.append(new_output(
+            "stream", name="stderr",
+            text=f"\n[output limit: {whole} sent more than {cap:,} characters; the rest was "
+                 f"dropped and the cell was interrupted]\n"))
+        self._run.incident("output limit")
+        self.log.warning("output over %d characters: dropped, kernel interrupted", cap)
+        if self.kc is not None:
+            # via our control channel (not km.interrupt_kernel) to be able to wait for the reply
+            msg = self.kc.session.msg("interrupt_request", {})
+            self.kc.control_channel.send(msg)
+            self._interrupt_id = msg["header"]["msg_id"]
+
+    async def _await_interrupt_reply(self, msg_id, timeout=5.0):
+        """Wait until the kernel has raised the interrupt (it replies right after), so that
+        the SIGINT cannot land in the next cell; a dead kernel just costs the timeout."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                reply = await ensure_async(self.kc.control_channel.get_msg(timeout=left))
+            except Empty:
+                return
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return
+
+
+class _Run:
+    """Bookkeeping of one notebook's grading run."""
+
+    def __init__(self, nb, budget, reserve):
+        self.plan = [(i, cell_kind(c), c.metadata.get("nbgrader", {}).get("grade_id"))
+                     for i, c in enumerate(nb.cells)]
+        self.started = time.monotonic()
+        self.deadline = self.started + budget if budget else None
+        self.student_deadline = (self.started + max(budget - reserve, budget // 2)
+                                 if budget else None)
+        self.records, self.incidents = {}, []
+        self.captured, self.done, self.grader_done = set(), [], []
+        self.restarts, self.budget_noted = 0, False
+        self.timing = {"kernel_start": 0.0, "student_cells": 0.0, "checks": 0.0, "replays": 0.0}
+
+    def incident(self, text):
+        if text not in self.incidents:
+            self.incidents.append(text)
+
+
+def _without_transient(msg):
+    """The message without display ids: nothing can be updated later."""
+    content = msg["content"]
+    if "transient" not in content:
+        return msg
+    return dict(msg, content={k: v for k, v in content.items() if k != "transient"})
+
+
+def _error(name, text):
+    return new_output("error", ename=name, evalue=text, traceback=[f"{name}: {text}"])
+
+
+def _call(function, grade_id):
+    return f"__import__('coursetools.checks.kernel', fromlist=['x']).{function}({str(grade_id)!r})"
+
+
+def _bootstrap_code():
+    if "bootstrap" not in _CACHE:
+        sources = {name: (_CHECKS_DIR / f"{name}.py").read_text(encoding="utf-8")
+                   for name in kernel_side.KERNEL_MODULES}
+        _CACHE["bootstrap"] = kernel_side.bootstrap_code(sources)
+    return _CACHE["bootstrap"]

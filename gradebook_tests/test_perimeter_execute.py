@@ -1,0 +1,154 @@
+"""SandboxedExecute on small fixture notebooks, with a plain (unsandboxed) kernel: seconds.
+
+What is checked is the executor's own logic, which the sandbox does not change: the two
+phases (student cells first, hidden checks after the last one, each check seeing the
+functions as they stood at its place), sealed records, output caps counting every message,
+the time budget, kernel restarts, and no grader variable in the kernel's environment.
+The sandboxed end-to-end batch is test_adversarial.py.
+"""
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from coursetools.checks.protocol import RECORD_MIME
+from coursetools.perimeter.sandboxed_execute import SandboxedExecute
+
+SETUP = f"""
+from IPython.display import display as _show
+_grader_secret = "SECRET-{'x' * 20}"
+def _grader_emit(value):
+    _show({{{RECORD_MIME!r}: value}}, raw=True)
+"""
+
+
+def graded(source, grade_id, points=1):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "locked": True,
+                                 "points": points, "schema_version": 3, "solution": False,
+                                 "task": False}
+    return cell
+
+
+def notebook(*cells):
+    nb = new_notebook(cells=[graded(SETUP, "grader_setup", 0), *cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def run(nb, tmp_path, **traits):
+    traits = {"sandbox": False, "timeout": 20, "course_root": str(tmp_path), **traits}
+    ex = SandboxedExecute(**traits)
+    nb, resources = ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    return nb, resources["cnn_grader"]
+
+
+def text_of(cell):
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+
+
+def enames(cell):
+    return [o.get("ename") for o in cell.outputs if o.get("output_type") == "error"]
+
+
+def test_checks_run_after_every_student_cell_and_see_functions_where_they_stood(tmp_path):
+    nb = notebook(
+        new_code_cell("def f(x):\n    return x + 1\nprint('first f')"),
+        graded("_grader_emit({'f': f(1), 'secret_seen_by_students': None})", "check_f"),
+        new_code_cell("def f(x):\n    return 100\n"
+                      "print('grader in kernel:', '_grader_secret' in globals())"),
+        graded("_grader_emit({'f': f(1)})", "check_f_again"))
+    nb, state = run(nb, tmp_path)
+    assert state["records"]["check_f"] == [{"f": 2, "secret_seen_by_students": None}]
+    assert state["records"]["check_f_again"] == [{"f": 100}]
+    # the student cell after the first check ran before any grader code was in the kernel
+    assert "grader in kernel: False" in text_of(nb.cells[3])
+
+
+def test_a_later_message_cannot_rewrite_a_sealed_record(tmp_path):
+    """update_display_data / transient display ids of another cell are dropped (issue 12.1)."""
+    nb = notebook(
+        new_code_cell("from IPython.display import update_display\n"
+                      "def forge():\n"
+                      f"    update_display({{{RECORD_MIME!r}: {{'forged': True}}}}, "
+                      "display_id='rec', raw=True)\n    return 1"),
+        graded(f"_h = _show({{{RECORD_MIME!r}: {{'honest': True}}}}, raw=True, display_id='rec')",
+               "first"),
+        graded("_grader_emit({'x': forge()})", "second"))
+    nb, state = run(nb, tmp_path)
+    assert state["records"]["first"] == [{"honest": True}]
+    first = nb.cells[2]
+    assert [o["data"][RECORD_MIME] for o in first.outputs] == [{"honest": True}]
+    assert all("transient" not in o for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_every_byte_counts_against_the_cell_cap_updates_included(tmp_path):
+    flood = ("from IPython.display import display, update_display\n"
+             "for i in range(300):\n"
+             "    display({'text/plain': 'x'}, raw=True, display_id=f'd{i}')\n"
+             "for i in range(300):\n"
+             "    update_display({'text/plain': 'y' * 100_000}, display_id=f'd{i}', raw=True)\n")
+    nb = notebook(new_code_cell(flood), new_code_cell("print('after the flood')"))
+    nb, state = run(nb, tmp_path, max_output_bytes=200_000)
+    cell = nb.cells[1]
+    assert "[output limit: this cell sent more than 200,000 characters" in text_of(cell)
+    assert len(json.dumps(cell.outputs)) < 250_000
+    assert "after the flood" in text_of(nb.cells[2])          # interrupted, not killed
+    assert "output limit" in state["incidents"]
+
+
+def test_the_notebook_cap_stops_many_cells_under_the_cell_cap(tmp_path):
+    cells = [new_code_cell("print('z' * 90_000)") for _ in range(6)]
+    nb, state = run(notebook(*cells), tmp_path, max_output_bytes=100_000,
+                    max_notebook_output_bytes=300_000)
+    assert "[output limit: the notebook sent more than 300,000" in "".join(text_of(c) for c in nb.cells)
+    assert len(json.dumps([c.outputs for c in nb.cells])) < 350_000
+
+
+def test_the_time_budget_stops_student_cells_and_keeps_time_for_the_checks(tmp_path):
+    nb = notebook(
+        new_code_cell("def f():\n    return 7"),
+        graded("_grader_emit({'f': f()})", "check_f"),
+        *[new_code_cell("import time\ntime.sleep(2)") for _ in range(4)])
+    nb, state = run(nb, tmp_path, time_budget=6, checks_reserve=3)
+    not_run = [i for i, c in enumerate(nb.cells) if "TimeBudget" in enames(c)]
+    assert not_run and not_run[-1] == len(nb.cells) - 1, not_run
+    assert state["records"]["check_f"] == [{"f": 7}]     # the check still ran
+    assert any("time budget" in i for i in state["incidents"])
+
+
+def test_a_dead_kernel_is_restarted_and_grading_goes_on(tmp_path):
+    nb = notebook(
+        new_code_cell("def f():\n    return 5"),
+        graded("_grader_emit({'f': f()})", "check_f"),
+        new_code_cell("import os\nos._exit(1)"),
+        new_code_cell("def g():\n    return f() + 1"),
+        graded("_grader_emit({'g': g()})", "check_g"))
+    nb, state = run(nb, tmp_path)
+    assert "KernelRestarted" in enames(nb.cells[3])
+    assert state["records"]["check_f"] == [{"f": 5}]
+    assert state["records"]["check_g"] == [{"g": 6}]    # f re-created by the replay
+
+
+def test_the_kernel_cannot_tell_it_is_being_graded(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    nb = notebook(new_code_cell("import os\nprint(sorted(k for k in os.environ if 'NBGRADER' in k))"))
+    nb, _ = run(nb, tmp_path)
+    assert text_of(nb.cells[1]).strip() == "[]"
+
+
+def test_comm_messages_are_dropped(tmp_path):
+    code = ("from comm import create_comm\n"
+            "c = create_comm(target_name='jupyter.widget', data={'state': {'blob': 'q' * 100000}})\n"
+            "print('sent')")
+    nb, _ = run(notebook(new_code_cell(code)), tmp_path)
+    assert "widgets" not in nb.metadata
+    assert len(nbformat.writes(nb)) < 20_000
+
+
+@pytest.mark.parametrize("budget", [0])
+def test_no_budget_means_no_deadline(tmp_path, budget):
+    nb, state = run(notebook(new_code_cell("print('ok')")), tmp_path, time_budget=budget)
+    assert text_of(nb.cells[1]) == "ok\n" and not state["incidents"]
