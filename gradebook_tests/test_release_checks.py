@@ -106,8 +106,10 @@ def test_other_targets_do_not_rebuild_an_unchanged_release(fresh):
     for change in (lambda: edit_source(fresh, "# # CNN spatial operations", "# # CNN spatial operations "),
                    lambda: (fresh / "nbgrader_config.py").write_text(
                        (fresh / "nbgrader_config.py").read_text() + "\n# changed\n"),
-                   lambda: (fresh / "source" / "spatial" / "grader").mkdir() or
-                   (fresh / "source" / "spatial" / "grader" / "checks.py").write_text("X = 1\n"),
+                   lambda: (fresh / "source" / "spatial" / "grader").mkdir(exist_ok=True) or
+                   (fresh / "source" / "spatial" / "grader" / "extra.py").write_text("X = 1\n"),
+                   lambda: (fresh / "coursetools" / "checks" / "record.py").write_text(
+                       (fresh / "coursetools" / "checks" / "record.py").read_text() + "\n"),
                    lambda: (fresh / "coursetools" / "notebooks.py").write_text(
                        (fresh / "coursetools" / "notebooks.py").read_text() + "\n"),
                    lambda: shutil.rmtree(fresh / "release" / "spatial")):
