@@ -215,13 +215,17 @@ def expect_close(name, got, expected, hint, atol=1e-8):
 #
 # <details><summary>Hint 1</summary>
 #
-# Start with the sizes: `sh, sw = _pair(stride)`, `ph, pw = _pair(padding)`, then `Ho`, `Wo` from the formula above. Build `xpad` as a **new** array of zeros of shape `(N, C, H + 2*ph, W + 2*pw)` and copy `x` into its middle: `x` itself never changes.
+# Start with the sizes: `sh, sw = _pair(stride)`, `ph, pw = _pair(padding)`, then `Ho`, `Wo` from
+# the formula above. Build `xpad` as a **new** array of zeros of shape `(N, C, H + 2*ph, W +
+# 2*pw)` and copy `x` into its middle: `x` itself never changes.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# Fix one output position `(i, j)`. The window `xpad[:, :, i*sh:i*sh+KH, j*sw:j*sw+KW]` has shape `(N, C, KH, KW)`, and filter `w[f]` has shape `(C, KH, KW)`: multiply them (broadcasting) and sum over the last three axes to get `out[:, f, i, j]` for all `N` samples at once.
+# Fix one output position `(i, j)`. The window `xpad[:, :, i*sh:i*sh+KH, j*sw:j*sw+KW]` has shape
+# `(N, C, KH, KW)`, and filter `w[f]` has shape `(C, KH, KW)`: multiply them (broadcasting) and
+# sum over the last three axes to get `out[:, f, i, j]` for all `N` samples at once.
 #
 # </details>
 #
@@ -353,13 +357,19 @@ _grader.check_conv2d_forward(conv2d_forward)
 #
 # <details><summary>Hint 1</summary>
 #
-# Which output numbers did one input element help produce? When the stride is smaller than the kernel, windows overlap: an element gets contributions from several windows (and from every filter `f`), so gradients are **added** (`+=`, never `=`). Every sample uses the same weights, so `dw` and `db` sum over the batch too; `db[f]` is the sum of `dout[:, f]`.
+# Which output numbers did one input element help produce? When the stride is smaller than the
+# kernel, windows overlap: an element gets contributions from several windows (and from every
+# filter `f`), so gradients are **added** (`+=`, never `=`). Every sample uses the same weights,
+# so `dw` and `db` sum over the batch too; `db[f]` is the sum of `dout[:, f]`.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# Accumulate into **new** float arrays of zeros: `dxpad` with the *padded* shape, `dw` with `w`'s shape. At the end crop the padding so that `dx.shape == x.shape`: `dxpad[:, :, ph:ph + H, pw:pw + W]`. Beware `dxpad[:, :, p:-p, p:-p]`: with `p = 0` it is `0:-0 = 0:0`, an **empty** array. Use the same `w[f, c, u, v]` (not flipped) as the forward pass at offset `(u, v)`.
+# Accumulate into **new** float arrays of zeros: `dxpad` with the *padded* shape, `dw` with `w`'s
+# shape. At the end crop the padding so that `dx.shape == x.shape`: `dxpad[:, :, ph:ph + H, pw:pw
+# + W]`. Beware `dxpad[:, :, p:-p, p:-p]`: with `p = 0` it is `0:-0 = 0:0`, an **empty** array.
+# Use the same `w[f, c, u, v]` (not flipped) as the forward pass at offset `(u, v)`.
 #
 # </details>
 #
@@ -491,13 +501,16 @@ _grader.check_conv2d_backward(conv2d_forward, conv2d_backward)
 #
 # <details><summary>Hint 1</summary>
 #
-# `kh, kw = _pair(kernel_size)`; the stride is the kernel size when `stride is None`, else `_pair(stride)`. Compute `Ho`, `Wo` first; build `out` as a new array.
+# `kh, kw = _pair(kernel_size)`; the stride is the kernel size when `stride is None`, else
+# `_pair(stride)`. Compute `Ho`, `Wo` first; build `out` as a new array.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# For one output position `(i, j)` the window `x[:, :, i*sh:i*sh+kh, j*sw:j*sw+kw]` has shape `(N, C, kh, kw)`; its maximum over the last two axes, `.max(axis=(2, 3))`, is `out[:, :, i, j]` for every sample and channel at once.
+# For one output position `(i, j)` the window `x[:, :, i*sh:i*sh+kh, j*sw:j*sw+kw]` has shape
+# `(N, C, kh, kw)`; its maximum over the last two axes, `.max(axis=(2, 3))`, is `out[:, :, i, j]`
+# for every sample and channel at once.
 #
 # </details>
 #
@@ -577,7 +590,8 @@ _grader.check_maxpool2d_forward(maxpool2d_forward)
 #
 # `out[n, c, i, j]` equals one element of its window, the maximum; the other elements do not
 # influence it. Write down the partial derivative of `out[n, c, i, j]` with respect to each
-# element of its window, and apply the chain rule as in section 2: where does `dout[n, c, i, j]` go?
+# element of its window, and apply the chain rule as in section 2: where does `dout[n, c, i, j]`
+# go?
 #
 # * **Ties** (several elements equal to the maximum, common with integer or ReLU inputs): the
 #   **whole** gradient goes to the **first** maximum in row-major order (top row first, left to
@@ -601,13 +615,18 @@ _grader.check_maxpool2d_forward(maxpool2d_forward)
 #
 # <details><summary>Hint 1</summary>
 #
-# The derivative is 1 for the position of the maximum and 0 elsewhere: the chain rule **routes** `dout[n, c, i, j]` to that one position. With overlapping windows (stride < kernel) one element can be the maximum of several windows: add (`+=`). Find the maximum **per sample and per channel**, never over a whole `(N, C, kh, kw)` block.
+# The derivative is 1 for the position of the maximum and 0 elsewhere: the chain rule **routes**
+# `dout[n, c, i, j]` to that one position. With overlapping windows (stride < kernel) one element
+# can be the maximum of several windows: add (`+=`). Find the maximum **per sample and per
+# channel**, never over a whole `(N, C, kh, kw)` block.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# `np.argmax(window)` of a 2-D window returns the flat index `k` of its **first** maximum in row-major order, exactly the tie rule; `u, v = divmod(k, kw)` turns it into the row and column inside the window. Start from `dx = np.zeros(x.shape)` (float).
+# `np.argmax(window)` of a 2-D window returns the flat index `k` of its **first** maximum in
+# row-major order, exactly the tie rule; `u, v = divmod(k, kw)` turns it into the row and column
+# inside the window. Start from `dx = np.zeros(x.shape)` (float).
 #
 # </details>
 #
@@ -707,13 +726,16 @@ _grader.check_maxpool2d_backward(maxpool2d_forward, maxpool2d_backward)
 #
 # <details><summary>Hint 1</summary>
 #
-# NumPy's `reshape` reads and writes elements in C order (last index fastest) by default, which is exactly the order above. It returns a new view; `x.shape = ...` would change the caller's array.
+# NumPy's `reshape` reads and writes elements in C order (last index fastest) by default, which
+# is exactly the order above. It returns a new view; `x.shape = ...` would change the caller's
+# array.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# Keep the batch axis: `x.reshape(-1)`, `x.ravel()` and `np.squeeze` lose it (or lose it when `N = 1`). `-1` in a shape means "whatever size is left".
+# Keep the batch axis: `x.reshape(-1)`, `x.ravel()` and `np.squeeze` lose it (or lose it when `N
+# = 1`). `-1` in a shape means "whatever size is left".
 #
 # </details>
 #
@@ -778,13 +800,15 @@ _grader.check_flatten_forward(flatten_forward)
 #
 # <details><summary>Hint 1</summary>
 #
-# `dx[n, c, h, w] = dout[n, (c*H + h)*W + w]`: the same C order as the forward pass, read backwards. `x`'s shape is in the cache.
+# `dx[n, c, h, w] = dout[n, (c*H + h)*W + w]`: the same C order as the forward pass, read
+# backwards. `x`'s shape is in the cache.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# Undoing a reshape is a reshape. Do not reshape `dout` in place (`dout.shape = ...` changes the caller's array).
+# Undoing a reshape is a reshape. Do not reshape `dout` in place (`dout.shape = ...` changes the
+# caller's array).
 #
 # </details>
 #
@@ -984,13 +1008,17 @@ except ValueError as err:
 #
 # <details><summary>Hint 1</summary>
 #
-# Section 7 built the 6-D view `(N, Ho, Wo, C, KH, KW)` of all windows without copying anything: element `[n, i, j, c, u, v]` is `xpad[n, c, i*sh + u, j*sw + v]`. Pad into a **new** float array first.
+# Section 7 built the 6-D view `(N, Ho, Wo, C, KH, KW)` of all windows without copying anything:
+# element `[n, i, j, c, u, v]` is `xpad[n, c, i*sh + u, j*sw + v]`. Pad into a **new** float
+# array first.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# From that view `im2col` is one reshape to `(N*Ho*Wo, C*KH*KW)`: C order puts `(n, i, j)` in the rows and `(c, kh, kw)` in the columns. That reshape **copies** (overlapping windows cannot be described by the strides of a 2-D array), and it is the only copy.
+# From that view `im2col` is one reshape to `(N*Ho*Wo, C*KH*KW)`: C order puts `(n, i, j)` in the
+# rows and `(c, kh, kw)` in the columns. That reshape **copies** (overlapping windows cannot be
+# described by the strides of a 2-D array), and it is the only copy.
 #
 # </details>
 #
@@ -1135,13 +1163,17 @@ _grader.check_im2col(im2col)
 #
 # <details><summary>Hint 1</summary>
 #
-# Undo the reshape of `im2col` first: `cols.reshape(N, Ho, Wo, C, KH, KW)` puts the window element `(c, u, v)` of output position `(n, i, j)` on its own axes.
+# Undo the reshape of `im2col` first: `cols.reshape(N, Ho, Wo, C, KH, KW)` puts the window
+# element `(c, u, v)` of output position `(n, i, j)` on its own axes.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# Fix one kernel offset `(u, v)`: the rows `i*sh + u` (`i = 0 .. Ho-1`) are all different, so the strided slice `dxpad[:, :, u : u + sh*(Ho-1) + 1 : sh, v : v + sw*(Wo-1) + 1 : sw]` (shape `(N, C, Ho, Wo)`) has no repeated element and `+=` on it is exact. Only `KH*KW` iterations (9 for a 3 x 3 kernel), each on whole arrays.
+# Fix one kernel offset `(u, v)`: the rows `i*sh + u` (`i = 0 .. Ho-1`) are all different, so the
+# strided slice `dxpad[:, :, u : u + sh*(Ho-1) + 1 : sh, v : v + sw*(Wo-1) + 1 : sw]` (shape `(N,
+# C, Ho, Wo)`) has no repeated element and `+=` on it is exact. Only `KH*KW` iterations (9 for a
+# 3 x 3 kernel), each on whole arrays.
 #
 # </details>
 #
@@ -1153,7 +1185,8 @@ _grader.check_im2col(im2col)
 # dx = dxpad[:, :, ph:ph + H, pw:pw + W]
 # ```
 # Vectorised: the loop over `u, v` only, each step adding the `(N, C, Ho, Wo)` block
-# `cols6[:, :, :, :, u, v]` (after moving the axes to `(N, C, Ho, Wo, KH, KW)`) to the strided slice
+# `cols6[:, :, :, :, u, v]` (after moving the axes to `(N, C, Ho, Wo, KH, KW)`) to the strided
+# slice
 # of Hint 2.
 #
 # </details>
@@ -1245,8 +1278,10 @@ _grader.check_col2im(col2im)
 #
 # **Speed is graded.** The hidden tests time your function against a loop version written like
 # the part-1 solution (Python loops over `i`, `j` and `f`, NumPy inside) on `x` of shape
-# `(1, 1, 144, 224)` and `w` of shape `(1, 1, 2, 2)`, padding 1 (145 x 225 = 32,625 output positions),
-# calling the two alternately and keeping the best of several runs. Yours must be **at least 20 times
+# `(1, 1, 144, 224)` and `w` of shape `(1, 1, 2, 2)`, padding 1 (145 x 225 = 32,625 output
+# positions),
+# calling the two alternately and keeping the best of several runs. Yours must be **at least 20
+# times
 # faster**. Almost all the time of the loop version is Python overhead, a few microseconds per
 # iteration. A vectorised version is typically 100 to 300 times faster; a Python loop over the
 # output positions, even one that only copies each window, is at most about 10 times faster and
@@ -1257,13 +1292,17 @@ _grader.check_col2im(col2im)
 #
 # <details><summary>Hint 1</summary>
 #
-# `cols` is `(N*Ho*Wo, C*KH*KW)` and `w.reshape(F, -1)` is `(F, C*KH*KW)`: their product with one of them transposed is `(N*Ho*Wo, F)`, one row per output position, one column per filter; `+ b` adds the bias to every row (broadcasting).
+# `cols` is `(N*Ho*Wo, C*KH*KW)` and `w.reshape(F, -1)` is `(F, C*KH*KW)`: their product with one
+# of them transposed is `(N*Ho*Wo, F)`, one row per output position, one column per filter; `+ b`
+# adds the bias to every row (broadcasting).
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# The rows are in `(n, i, j)` order and the filter is the **last** axis: reshape to `(N, Ho, Wo, F)`, then move `F` to axis 1. `out2d.reshape(N, F, Ho, Wo)` has the right shape and wrong numbers.
+# The rows are in `(n, i, j)` order and the filter is the **last** axis: reshape to `(N, Ho, Wo,
+# F)`, then move `F` to axis 1. `out2d.reshape(N, F, Ho, Wo)` has the right shape and wrong
+# numbers.
 #
 # </details>
 #
@@ -1369,7 +1408,8 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_forward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_forward_fast (10 points: values and speed) run when your notebook is graded.
+# Hidden tests for conv2d_forward_fast (10 points: values and speed) run when your notebook is
+# graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_forward_fast(conv2d_forward_fast)
 ### END HIDDEN TESTS
@@ -1391,13 +1431,18 @@ _grader.check_conv2d_forward_fast(conv2d_forward_fast)
 #
 # <details><summary>Hint 1</summary>
 #
-# Bring `dout` into the layout of `out2d`: rows in the `(n, i, j)` order of `cols`, one column per filter, i.e. the inverse of the forward pass's last line. Call it `dout2d`, shape `(N*Ho*Wo, F)`.
+# Bring `dout` into the layout of `out2d`: rows in the `(n, i, j)` order of `cols`, one column
+# per filter, i.e. the inverse of the forward pass's last line. Call it `dout2d`, shape
+# `(N*Ho*Wo, F)`.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# As for a linear layer `out2d = cols @ Wm.T + b`: `db` sums `dout2d` over its rows, `dw` is a product of `dout2d` and `cols` (check the shapes: `(F, N*Ho*Wo) @ (N*Ho*Wo, C*KH*KW)`; the product does the sum over the batch and all positions), `dcols` is a product of `dout2d` and `Wm`, and `col2im` turns `dcols` into `dx`.
+# As for a linear layer `out2d = cols @ Wm.T + b`: `db` sums `dout2d` over its rows, `dw` is a
+# product of `dout2d` and `cols` (check the shapes: `(F, N*Ho*Wo) @ (N*Ho*Wo, C*KH*KW)`; the
+# product does the sum over the batch and all positions), `dcols` is a product of `dout2d` and
+# `Wm`, and `col2im` turns `dcols` into `dx`.
 #
 # </details>
 #
@@ -1497,7 +1542,8 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_backward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_backward_fast (10 points: values and speed) run when your notebook is graded.
+# Hidden tests for conv2d_backward_fast (10 points: values and speed) run when your notebook is
+# graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast)
 ### END HIDDEN TESTS
@@ -1593,7 +1639,8 @@ def init_cnn_params(seed=0):
 # backward pass in **reverse order**, each layer receiving the gradient produced by the layer
 # after it (the chain rule, one layer at a time).
 #
-# It returns `(loss, grads)`, `grads` a dict with the same keys and shapes as `params`. Use your fast
+# It returns `(loss, grads)`, `grads` a dict with the same keys and shapes as `params`. Use your
+# fast
 # convolution (your part-1 `conv2d_forward`/`conv2d_backward` would give the same numbers, only
 # slower) and your part-1 max-pool and flatten. Do not modify `params`, `X` or `y`.
 #
@@ -1606,19 +1653,25 @@ def init_cnn_params(seed=0):
 # **Worked example** (visible test). With `W2 = 0` and `b2 = 0` all 10 scores are 0, the softmax is
 # uniform (0.1 each) and `loss = ln 10 = 2.302585...` whatever the images.
 # `dscores = (0.1 - onehot(y)) / N`, so for `N = 2`, `y = [0, 2]`:
-# `db2 = [-0.4, 0.1, -0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]`, and `dW1 = 0`, `db1 = 0`, because the
-# gradient that reaches the convolution is `dscores @ W2.T = 0`. The visible test also compares a few
+# `db2 = [-0.4, 0.1, -0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]`, and `dW1 = 0`, `db1 = 0`, because
+# the
+# gradient that reaches the convolution is `dscores @ W2.T = 0`. The visible test also compares a
+# few
 # of your gradients with finite differences of **your own** loss.
 #
 # <details><summary>Hint 1</summary>
 #
-# Forward: `conv2d_forward_fast` (stride 1, padding 1), `relu_forward`, `maxpool2d_forward` (kernel 2), `flatten_forward`, `linear_forward`, then `softmax_cross_entropy`, which already returns `dscores`. Keep every cache in its own variable.
+# Forward: `conv2d_forward_fast` (stride 1, padding 1), `relu_forward`, `maxpool2d_forward`
+# (kernel 2), `flatten_forward`, `linear_forward`, then `softmax_cross_entropy`, which already
+# returns `dscores`. Keep every cache in its own variable.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# Backward: the same layers in reverse order, each `*_backward` getting the gradient of its output and its own cache. The parameter gradients come out of `linear_backward` (`dW2`, `db2`) and `conv2d_backward_fast` (`dW1`, `db1`); the gradient with respect to `X` is not needed.
+# Backward: the same layers in reverse order, each `*_backward` getting the gradient of its
+# output and its own cache. The parameter gradients come out of `linear_backward` (`dW2`, `db2`)
+# and `conv2d_backward_fast` (`dW1`, `db1`); the gradient with respect to `X` is not needed.
 #
 # </details>
 #
@@ -1721,7 +1774,8 @@ _grader.install_reference(_grader_reference)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_gradient_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for cnn_loss (10 points: whole-network gradient check) run when your notebook is graded.
+# Hidden tests for cnn_loss (10 points: whole-network gradient check) run when your notebook is
+# graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_cnn_gradient(cnn_loss)
 ### END HIDDEN TESTS
@@ -1756,13 +1810,17 @@ _grader.check_cnn_gradient(cnn_loss)
 #
 # <details><summary>Hint 1</summary>
 #
-# One generator for the whole run, created once before the first epoch: `rng = np.random.default_rng(seed)`; the parameters from `init_cnn_params(seed)`. `N // batch_size` full batches and one smaller last batch when `N` is not a multiple.
+# One generator for the whole run, created once before the first epoch: `rng =
+# np.random.default_rng(seed)`; the parameters from `init_cnn_params(seed)`. `N // batch_size`
+# full batches and one smaller last batch when `N` is not a multiple.
 #
 # </details>
 #
 # <details><summary>Hint 2</summary>
 #
-# Slicing the permutation gives the indices of a minibatch: `idx = perm[start:start + batch_size]` for `start = 0, batch_size, 2*batch_size, ...`; `X_train[idx]`, `y_train[idx]` are that minibatch. Build new arrays when updating: `params[k] = params[k] - lr_e * grads[k]`.
+# Slicing the permutation gives the indices of a minibatch: `idx = perm[start:start +
+# batch_size]` for `start = 0, batch_size, 2*batch_size, ...`; `X_train[idx]`, `y_train[idx]` are
+# that minibatch. Build new arrays when updating: `params[k] = params[k] - lr_e * grads[k]`.
 #
 # </details>
 #
@@ -1844,7 +1902,8 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_accuracy_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for train_cnn (10 points: it learns digits it has never seen) run when your notebook is graded.
+# Hidden tests for train_cnn (10 points: it learns digits it has never seen) run when your
+# notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_cnn_accuracy(train_cnn)
 ### END HIDDEN TESTS
