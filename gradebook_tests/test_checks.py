@@ -129,3 +129,18 @@ def test_forbidden_libraries_are_flagged_in_answer_and_added_cells_only():
     added = new_code_cell("from torch import nn")
     nb = new_notebook(cells=[locked, answer, added])
     assert flags(nb) == ["conv2d_forward imports torch (line 2)", "cell 3 imports torch (line 1)"]
+
+
+def test_every_perimeter_setting_is_documented():
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = subprocess.run([sys.executable, "-m", "coursetools", "perimeter-help"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    for setting in ("SandboxedExecute.time_budget", "SandboxedExecute.max_output_bytes",
+                    "SandboxedExecute.memory", "SandboxedExecute.kernel_python",
+                    "VerifyHiddenChecks.partial_credit", "VerifyHiddenChecks.all_or_nothing"):
+        assert f"--{setting}=" in out, setting
+    assert "Default: 600" in out
