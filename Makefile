@@ -8,6 +8,11 @@ ASSIGNMENT ?= spatial
 VENV ?= .venv
 FROM ?=
 PYTEST_ARGS ?=
+TESTS ?= gradebook_tests
+# unit tests of the grading perimeter and of the checks framework, and the other tests that
+# grade nothing: seconds each, no sandbox (docs/testing.md)
+FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py \
+	test_perimeter_repair.py test_checks.py test_reference.py test_docs.py test_report.py)
 # UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)
 UNSANDBOXED ?=
 # Grading at scale (docs/grading-at-scale.md): JOBS students at once (default: the number of
@@ -46,7 +51,7 @@ TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT) $(if $(strip $(DB)),--db
 # targets that run student code give it the grading kernel environment's Python
 GRADE_TOOL := $(TOOL) --kernel-python $(KERNEL_PY)
 
-.PHONY: sandbox postgres chromium help env kernel-env test-env release release-current formgrader validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test clean distclean
+.PHONY: sandbox postgres chromium help env kernel-env test-env release release-current formgrader validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test test-fast clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target> [ASSIGNMENT=$(ASSIGNMENT)]"
@@ -176,8 +181,11 @@ chromium: ## install the headless Chromium the tests open feedback pages in (roo
 
 # The tests run in TEST_VENV and hand VENV=$(TEST_VENV) KERNEL_VENV=$(KERNEL_VENV) to the course
 # copies they drive, so no copy builds an environment of its own.
-test: $(TEST_STAMP) $(KERNEL_STAMP) sandbox postgres chromium ## run gradebook_tests/ (end to end through real nbgrader)
-	@$(TEST_PY) -m pytest $(if $(filter gradebook_tests/%,$(PYTEST_ARGS)),,gradebook_tests) --kernel-venv=$(KERNEL_VENV_ABS) $(PYTEST_ARGS)
+test: $(TEST_STAMP) $(KERNEL_STAMP) sandbox postgres chromium ## run gradebook_tests/ (end to end through real nbgrader); TESTS= narrows it
+	@$(TEST_PY) -m pytest $(if $(filter gradebook_tests/%,$(PYTEST_ARGS)),,$(TESTS)) --kernel-venv=$(KERNEL_VENV_ABS) $(PYTEST_ARGS)
+
+test-fast: $(TEST_STAMP) $(KERNEL_STAMP) ## the fast tests, for every edit: perimeter units, checks, reference, docs (~1 min, no sandbox)
+	@$(TEST_PY) -m pytest $(FAST_TESTS) -q --kernel-venv=$(KERNEL_VENV_ABS) $(PYTEST_ARGS)
 
 # Empty the student-data folders $(1) but keep the README.md file that explains each of them
 # (a folder named README.md is a student's and goes too).

@@ -42,6 +42,8 @@ def build_parser():
     sub.add_parser("export", help="grades.csv")
     sub.add_parser("report", help="class report: pass rate per test, score distribution, late, failed")
     sub.add_parser("demo", help="a simulated class through the whole cycle in demo/")
+    sub.add_parser("perimeter-help", help="every setting of the grading perimeter (as --help-all "
+                   "would show it): c.<Class>.<setting> in nbgrader_config.py")
     p = sub.add_parser("lab", help="JupyterLab on a scratch copy of the release, as a student sees it")
     p.add_argument("--reset", action="store_true")
     p.add_argument("--dry-run", action="store_true")
@@ -52,7 +54,24 @@ def build_parser():
     return parser
 
 
+def _perimeter_help(log=print):
+    """The traitlets of the grading perimeter's preprocessors, with their help and defaults."""
+    from coursetools.perimeter import RepairCells, SandboxedExecute, VerifyHiddenChecks
+
+    for cls in (SandboxedExecute, VerifyHiddenChecks, RepairCells):
+        own = [n for n, tr in sorted(cls.class_traits(config=True).items())
+               if tr.this_class is cls or n in ("timeout", "interrupt_on_timeout")]
+        if own:
+            log(cls.class_get_help().split("\n", 1)[0])
+            for name in own:
+                log(cls.class_get_trait_help(cls.class_traits()[name]))
+            log("")
+
+
 def run(args):
+    if args.command == "perimeter-help":
+        _perimeter_help()
+        return
     from coursetools import collect, demo, grading, release
     from coursetools.course import Course
     from coursetools.settings import Settings

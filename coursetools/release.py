@@ -7,7 +7,8 @@ import nbformat
 
 from coursetools import scratch
 from coursetools.errors import CourseError
-from coursetools.splice import grader_files
+from coursetools.points import check_groups, scoring_rule, table, update_doc
+from coursetools.splice import grader_files, load_folder
 from coursetools.notebooks import (
     NBFORMAT_VERSION, build_assignment, fill_solutions, find_leaks, nbgrader_meta, source_files,
 )
@@ -110,6 +111,9 @@ def release(course, log=print):
     for nb_path in built:
         nb = nbformat.read(nb_path, as_version=NBFORMAT_VERSION)
         points += sum(float(m.get("points", 0)) for m in map(nbgrader_meta, nb.cells) if m and m.get("grade"))
+        if len(built) == 1 and update_doc(course.path("docs", f"assignment-{course.assignment}.md"),
+                                          table(nb, *doc_groups(course))):
+            log(f"updated the points table of docs/assignment-{course.assignment}.md")
     files = sorted(p.relative_to(course.root) for p in course.release_dir.rglob("*") if p.is_file())
     log(f"released {course.assignment}: {', '.join(map(str, files))} ({points:g} points); "
         "every code cell compiles; no solution or hidden-test line found in release/")
@@ -166,3 +170,10 @@ def validate(course, log=print):
     if problems:
         raise CourseError("validation failed: " + "; ".join(problems))
     log(f"validate {course.assignment}: OK")
+
+
+def doc_groups(course):
+    """(groups, all-or-nothing cells) for the points table of the assignment's doc."""
+    grader = course.path("source", course.assignment, "grader")
+    modules = [load_folder(course.assignment, grader, "checks")] if (grader / "checks.py").is_file() else []
+    return check_groups(modules), scoring_rule(course.root)

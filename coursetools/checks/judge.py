@@ -238,6 +238,7 @@ class Verdict:
         self.not_implemented = None
         self.no_record = None
         self.printed = []           # lines printed by the check while it was replayed
+        self.unchanged_failed = False
 
     def score(self, points, all_or_nothing=False):
         if self.not_implemented or self.no_record:
@@ -266,6 +267,8 @@ class Verdict:
             state = "passed" if self.passed.get(group.id) else "FAILED"
             detail = (f": {failed} of {cases} cases failed" if state == "FAILED" and failed
                       else f", {what}")
+            if state == "FAILED" and group.id == UNCHANGED and not self.unchanged_failed:
+                detail = ": only counts when another group passes"
             lines.append(f"  {state:<6}  {group.title} ({pts:g} point{'s' if pts != 1 else ''}{detail})")
         lines.extend(self.printed[:3])
         body = "\n".join(lines)
@@ -390,6 +393,7 @@ def run_check(fn_name, cases, groups):
     if any(g.id == UNCHANGED for g in groups):
         others = [g.id for g in groups if g.id != UNCHANGED]
         verdict.passed[UNCHANGED] = (not unchanged_failed) and any(verdict.passed[g] for g in others)
+        verdict.unchanged_failed = unchanged_failed
         verdict.counts[UNCHANGED] = (len(cases), 0)
     return verdict
 

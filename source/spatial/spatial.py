@@ -32,24 +32,10 @@
 # or a pair `(along H, along W)`. Forward functions return `(out, cache)`; the backward
 # function of the same layer receives that `cache` back and may store in it whatever it needs.
 #
-# **Points (160 in total: part 1 = 100, part 2 = 60)**
+# **Points ({total_points} in total)**: part 1 is sections 1-6, part 2 sections 7-12. Each hidden test
+# groups its cases; a group you pass earns its share of the points.
 #
-# | function | points |
-# |---|---|
-# | `conv2d_forward` | 20 |
-# | `conv2d_backward` | 25 |
-# | `maxpool2d_forward` | 15 |
-# | `maxpool2d_backward` | 20 |
-# | `flatten_forward` | 10 |
-# | `flatten_backward` | 10 |
-# | **part 1 (sections 1-6)** | **100** |
-# | `im2col` | 10 |
-# | `col2im` | 10 |
-# | `conv2d_forward_fast` (values and speed) | 10 |
-# | `conv2d_backward_fast` (values and speed) | 10 |
-# | `cnn_loss` (gradient check of the whole network) | 10 |
-# | `train_cnn` (held-out accuracy of at least 95%) | 10 |
-# | **part 2 (sections 7-12)** | **60** |
+# <!-- points table -->
 #
 # Part 2 makes the convolution fast (im2col: one matrix multiplication) and trains a small CNN on
 # handwritten digits with your layers. Its two fast convolution functions must be vectorised: their
@@ -152,7 +138,7 @@ def expect_close(name, got, expected, hint, atol=1e-8):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 1. Convolution: forward pass (20 points)
+# ## 1. Convolution: forward pass ({points:conv2d_forward_hidden} points)
 #
 # A convolution layer holds `F` filters. Filter `f` is a small `C x KH x KW` block of weights.
 # It is laid over a `KH x KW` window of the (zero-padded) input, multiplied element-wise with
@@ -313,13 +299,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_forward_hidden", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_forward (20 points) run when your notebook is graded.
+# Hidden tests for conv2d_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_forward(conv2d_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 2. Convolution: backward pass (25 points)
+# ## 2. Convolution: backward pass ({points:conv2d_backward_hidden} points)
 #
 # Given `dout = dL/dout` (shape `(N, F, Ho, Wo)`), compute `dx`, `dw`, `db`.
 # Start from the forward formula and look at **one** output number:
@@ -463,13 +449,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_backward_hidden", "locked": true, "points": 25, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_backward (25 points) run when your notebook is graded.
+# Hidden tests for conv2d_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_backward(conv2d_forward, conv2d_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 3. Max pooling: forward pass (15 points)
+# ## 3. Max pooling: forward pass ({points:maxpool2d_forward_hidden} points)
 #
 # Max pooling keeps the largest value of every `kh x kw` window, for each sample and each
 # channel separately (channels are **not** mixed, `C` stays `C`); it has no weights:
@@ -580,13 +566,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "maxpool2d_forward_hidden", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for maxpool2d_forward (15 points) run when your notebook is graded.
+# Hidden tests for maxpool2d_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_maxpool2d_forward(maxpool2d_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 4. Max pooling: backward pass (20 points)
+# ## 4. Max pooling: backward pass ({points:maxpool2d_backward_hidden} points)
 #
 # `out[n, c, i, j]` equals one element of its window, the maximum; the other elements do not
 # influence it. Write down the partial derivative of `out[n, c, i, j]` with respect to each
@@ -700,13 +686,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "maxpool2d_backward_hidden", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for maxpool2d_backward (20 points) run when your notebook is graded.
+# Hidden tests for maxpool2d_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_maxpool2d_backward(maxpool2d_forward, maxpool2d_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5. Flatten: forward pass (10 points)
+# ## 5. Flatten: forward pass ({points:flatten_forward_hidden} points)
 #
 # A dense layer expects one vector per sample, so the feature maps `(N, C, H, W)` become a
 # matrix `(N, D)` with `D = C*H*W`, in **C order** (channel, then row, then column; the last
@@ -782,13 +768,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "flatten_forward_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for flatten_forward (10 points) run when your notebook is graded.
+# Hidden tests for flatten_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_flatten_forward(flatten_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 6. Flatten: backward pass (10 points)
+# ## 6. Flatten: backward pass ({points:flatten_backward_hidden} points)
 #
 # Flatten only moves numbers around: `out[n, (c*H + h)*W + w]` **is** `x[n, c, h, w]`. So the
 # partial derivative of `out[n, k]` with respect to `x[n, c, h, w]` is 1 when `k = (c*H + h)*W + w`
@@ -855,13 +841,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "flatten_backward_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for flatten_backward (10 points) run when your notebook is graded.
+# Hidden tests for flatten_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_flatten_backward(flatten_forward, flatten_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# # Part 2: fast convolution (im2col) and a CNN that learns (60 points)
+# # Part 2: fast convolution (im2col) and a CNN that learns ({points:im2col_hidden+col2im_hidden+conv2d_forward_fast_hidden+conv2d_backward_fast_hidden+cnn_gradient_hidden+cnn_accuracy_hidden} points)
 #
 # Your part-1 `conv2d_forward` runs a Python loop over every output position (and filter). Each
 # iteration does very little arithmetic, so almost all the time goes into the Python
@@ -967,7 +953,7 @@ except ValueError as err:
     print("writing into the read-only view is refused:", err)
 
 # %% [markdown]
-# ## 8. im2col: every window becomes one row (10 points)
+# ## 8. im2col: every window becomes one row ({points:im2col_hidden} points)
 #
 # `im2col` ("image to columns") copies the windows into a 2-D matrix `cols`:
 #
@@ -1111,13 +1097,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "im2col_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for im2col (10 points) run when your notebook is graded.
+# Hidden tests for im2col ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_im2col(im2col)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 9. col2im: back to the image, adding up the overlaps (10 points)
+# ## 9. col2im: back to the image, adding up the overlaps ({points:col2im_hidden} points)
 #
 # In the backward pass you receive `dcols = dL/dcols` (the shape of `cols`) and need
 # `dx = dL/dx`. Every entry of `cols` is a **copy** of one element of `xpad`, and an element that
@@ -1258,13 +1244,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "col2im_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for col2im (10 points) run when your notebook is graded.
+# Hidden tests for col2im ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_col2im(col2im)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 10. Fast convolution, forward: one matrix multiplication (10 points)
+# ## 10. Fast convolution, forward: one matrix multiplication ({points:conv2d_forward_fast_hidden} points)
 #
 # Row `r = (n*Ho + i)*Wo + j` of `cols` is the window under `out[n, :, i, j]`, flattened in
 # `(c, kh, kw)` order, and row `f` of `w.reshape(F, -1)` is filter `f` flattened in the same
@@ -1408,14 +1394,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_forward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_forward_fast (10 points: values and speed) run when your notebook is
-# graded.
+# Hidden tests for conv2d_forward_fast ({points} points: values and speed) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_forward_fast(conv2d_forward_fast)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 11. Fast convolution, backward (10 points)
+# ## 11. Fast convolution, backward ({points:conv2d_backward_fast_hidden} points)
 #
 # The forward pass is `out2d = cols @ Wm.T + b` with `Wm = w.reshape(F, -1)`: a linear layer
 # applied to every row of `cols`. So the backward pass is that of a linear layer, followed by
@@ -1542,14 +1527,13 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_backward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_backward_fast (10 points: values and speed) run when your notebook is
-# graded.
+# Hidden tests for conv2d_backward_fast ({points} points: values and speed) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 12. A CNN that learns to read digits (20 points)
+# ## 12. A CNN that learns to read digits ({points:cnn_gradient_hidden+cnn_accuracy_hidden} points)
 #
 # Time to use your layers. The file `digits.npz`, handed out with this notebook, holds 1,797
 # handwritten digits, 8 x 8 pixels with values 0 to 16 (the UCI "Optical Recognition of Handwritten
@@ -1633,7 +1617,7 @@ def init_cnn_params(seed=0):
     }
 
 # %% [markdown]
-# ### 12a. Loss and gradients of the whole network (10 points)
+# ### 12a. Loss and gradients of the whole network ({points:cnn_gradient_hidden} points)
 #
 # `cnn_loss(params, X, y)` runs the forward pass layer by layer, **keeping every cache**, then the
 # backward pass in **reverse order**, each layer receiving the gradient produced by the layer
@@ -1774,14 +1758,13 @@ _grader.install_reference(_grader_reference)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_gradient_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for cnn_loss (10 points: whole-network gradient check) run when your notebook is
-# graded.
+# Hidden tests for cnn_loss ({points} points: whole-network gradient check) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_cnn_gradient(cnn_loss)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### 12b. Training with minibatch SGD (10 points)
+# ### 12b. Training with minibatch SGD ({points:cnn_accuracy_hidden} points)
 #
 # Stochastic gradient descent, plain: start from `init_cnn_params(seed)`, create **one** generator
 # `rng = np.random.default_rng(seed)` for the whole run, and for each of the `epochs` passes over
@@ -1902,8 +1885,7 @@ with visible_tests():
 
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_accuracy_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for train_cnn (10 points: it learns digits it has never seen) run when your
-# notebook is graded.
+# Hidden tests for train_cnn ({points} points: it learns digits it has never seen) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_cnn_accuracy(train_cnn)
 ### END HIDDEN TESTS
