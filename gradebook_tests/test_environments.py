@@ -62,7 +62,11 @@ def test_release_builds_only_the_tooling_venv(tmp_path):
 
 
 PROBE = '''
-import importlib, sys
+import glob, importlib, sys
+# reach for other Pythons' packages: the base Python's site-packages, Debian's dist-packages
+sys.path += [p for pattern in ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages",
+                               sys.base_prefix + "/lib/python3*/site-packages")
+             for p in glob.glob(pattern)]
 for name in ("scipy", "sklearn", "torch", "pandas"):
     try:
         importlib.import_module(name)
