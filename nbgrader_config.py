@@ -73,12 +73,14 @@ except Exception as exc:  # noqa: BLE001
         raise SystemExit(f"nbgrader_config.py: cannot set up safe grading: {type(exc).__name__}: {exc}")
     raise
 
-# Feedback shows each test cell with its verdict but without the hidden code: the reference
-# and the hidden inputs stay secret for the next students (nbgrader shows them by default).
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+# Feedback (coursetools/feedback.py, docs/feedback.md) shows each test cell with its verdict but
+# without the hidden code: the reference and the hidden inputs stay secret for the next students
+# (nbgrader shows them by default). The grader's internal cells are left out, graded cells are
+# named by their function, outputs and markdown are sanitized, math is MathML made here (no
+# MathJax, no internet), and a Content-Security-Policy forbids every script in the page.
+from coursetools import feedback  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+feedback.configure(c)
 
 # ---- Course operations: the exchange, deadlines, late work, LMS downloads and exports ----
 # (docs/course-operations.md; coursetools/intake/, coursetools/late.py, coursetools/grade_export.py)

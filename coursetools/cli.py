@@ -2,30 +2,11 @@
 
 import argparse
 import os
-import shutil
 import sys
 import traceback
 from pathlib import Path
 
 from coursetools.errors import CourseError
-
-
-def _lab(course, reset=False, dry_run=False, extra=(), log=print):
-    """Open JupyterLab on a scratch copy of the release, as a student gets it."""
-    course.release_notebooks()
-    scratch = course.path("lab", course.assignment)
-    if scratch.exists() and reset:
-        shutil.rmtree(scratch)
-    if scratch.exists():
-        log(f"reusing your scratch copy lab/{course.assignment}/ (RESET=1 starts again from release/)")
-    else:
-        shutil.copytree(course.release_dir, scratch)
-        log(f"copied release/{course.assignment}/ to lab/{course.assignment}/ (release/ itself is never opened)")
-    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={scratch}", *extra]
-    if dry_run:
-        log("would run: " + " ".join(cmd))
-        return
-    os.execv(sys.executable, cmd)
 
 
 def _jobs(text):
@@ -58,7 +39,9 @@ def build_parser():
     parser.add_argument("--kernel-python", default="",
                         help="Python of the grading kernel (make KERNEL_VENV=...)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("release", help="jupytext sources -> nbgrader source notebooks -> release/")
+    p = sub.add_parser("release", help="jupytext sources -> nbgrader source notebooks -> release/")
+    p.add_argument("--if-changed", action="store_true",
+                   help="only when the sources, the configuration or the code that builds it changed")
     sub.add_parser("validate", help="instructor solution earns all points, blank release none")
     p = sub.add_parser("collect", help="LMS download (FROM=) or the nbgrader exchange -> submitted/")
     p.add_argument("--from", dest="source", default="")
@@ -84,14 +67,36 @@ def build_parser():
     _operations_arguments(sub.add_parser(
         "roster", help="check the roster and import it into the gradebook"), roster=True)
     sub.add_parser("demo", help="a simulated class through the whole cycle in demo/")
-    p = sub.add_parser("lab", help="JupyterLab on a scratch copy of the release")
+    sub.add_parser("perimeter-help", help="every setting of the grading perimeter (as --help-all "
+                   "would show it): c.<Class>.<setting> in nbgrader_config.py")
+    p = sub.add_parser("lab", help="JupyterLab on a scratch copy of the release, as a student sees it")
     p.add_argument("--reset", action="store_true")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("extra", nargs="*")
+    p = sub.add_parser("formgrader", help="nbgrader's formgrader on the course (instructor)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("extra", nargs="*")
     return parser
 
 
+def _perimeter_help(log=print):
+    """The traitlets of the grading perimeter's preprocessors, with their help and defaults."""
+    from coursetools.perimeter import RepairCells, SandboxedExecute, VerifyHiddenChecks
+
+    for cls in (SandboxedExecute, VerifyHiddenChecks, RepairCells):
+        own = [n for n, tr in sorted(cls.class_traits(config=True).items())
+               if tr.this_class is cls or n in ("timeout", "interrupt_on_timeout")]
+        if own:
+            log(cls.class_get_help().split("\n", 1)[0])
+            for name in own:
+                log(cls.class_get_trait_help(cls.class_traits()[name]))
+            log("")
+
+
 def run(args):
+    if args.command == "perimeter-help":
+        _perimeter_help()
+        return
     from coursetools import collect, demo, grading, release
     from coursetools.course import Course
     from coursetools.settings import Settings
@@ -99,10 +104,10 @@ def run(args):
     settings = Settings(db_url=args.db.strip(), sandboxed=not args.unsandboxed,
                         kernel_python=args.kernel_python.strip())
     course = Course(args.root, args.assignment, settings=settings)
-    if settings.db_url and args.command not in ("lab", "demo"):
+    if settings.db_url and args.command not in ("lab", "demo", "formgrader"):
         course.check_database()
     if args.command == "release":
-        release.release(course)
+        (release.release_if_changed if args.if_changed else release.release)(course)
     elif args.command == "validate":
         release.validate(course)
     elif args.command == "collect":
@@ -124,7 +129,13 @@ def run(args):
     elif args.command == "demo":
         demo.demo(course)
     elif args.command == "lab":
-        _lab(course, reset=args.reset, dry_run=args.dry_run, extra=args.extra)
+        from coursetools import lab
+
+        lab.lab(course, reset=args.reset, dry_run=args.dry_run, extra=args.extra)
+    elif args.command == "formgrader":
+        from coursetools import lab
+
+        lab.formgrader(course, dry_run=args.dry_run, extra=args.extra)
 
 
 def _roster(course, args):

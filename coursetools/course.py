@@ -13,11 +13,14 @@ from coursetools.settings import Settings
 class Course:
     """One assignment of the course rooted at ``root`` (the folder of nbgrader_config.py)."""
 
+    # the Settings of a Course made without any (the tests set the grading kernel's Python)
+    default_settings = Settings()
+
     def __init__(self, root, assignment, log_dir=None, settings=None):
         self.root = Path(root).resolve()
         self.assignment = assignment
         self.log_dir = Path(log_dir) if log_dir else self.root / "logs"
-        self.settings = settings or Settings()
+        self.settings = settings or self.default_settings
         if not (self.root / "nbgrader_config.py").is_file():
             raise CourseError(f"{self.root} is not a course directory (no nbgrader_config.py)")
         if not assignment or not all(ch.isalnum() or ch in "_-" for ch in assignment):

@@ -215,7 +215,7 @@ def _csv(course, roster, log):
         assignments = [(a.name, a.duedate) for a in gb.assignments]
     table = [CSV_COLUMNS]
     for name, duedate in sorted(assignments, key=lambda a: (a[1] is None, a[1] or 0, a[0])):
-        other = Course(course.root, name, log_dir=course.log_dir)
+        other = Course(course.root, name, log_dir=course.log_dir, settings=course.settings)
         for s, person, _ in rows(other, roster):
             graded = s.state == "graded"
             table.append([

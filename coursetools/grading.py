@@ -145,24 +145,54 @@ def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, ov
 
 
 KERNEL_TROUBLE = {"CellTimeoutError": "timed out", "DeadKernelError": "kernel died",
-                  "CellExecutionError": "kernel failed"}
+                  "CellExecutionError": "kernel failed", "KernelRestarted": "kernel restarted",
+                  "KernelStopped": "not run: kernel stopped", "TimeBudget": "time budget"}
 
 
 def incidents(course, student):
-    """What went wrong in the student's kernel, cell by cell (timeouts, crashes, output flood)."""
-    found = []
+    """What went wrong in the student's kernel, cell by cell (timeouts, crashes, output flood,
+    the time budget), and answers that import a library that does the work.
+
+    Returns (lost, slow): ``lost`` are troubles in graded cells (they cost points) and
+    forbidden imports; ``slow`` are troubles in other cells: the notebook was slow or noisy
+    there, but no graded cell's points changed because of it.
+    """
+    from coursetools.forbidden import flags
+
+    lost, slow = [], []
     for path in course.path("autograded", student, course.assignment).glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
+        scored = graded_cells(course, path.stem)
         for cell in nb.cells:
-            name = cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id"))
+            meta = cell.metadata.get("nbgrader", {})
+            name = meta.get("grade_id", cell.get("id"))
+            graded = name in scored
             for output in cell.get("outputs", []):
                 ename = output.get("ename", "")
                 what = KERNEL_TROUBLE.get(ename) or ("timed out" if "Timeout" in ename else None)
                 if output.get("output_type") == "stream" and "[output limit" in output.get("text", ""):
                     what = "output limit"
-                if what and f"{name} ({what})" not in found:
-                    found.append(f"{name} ({what})")
-    return found
+                where = lost if graded else slow
+                if what and f"{name} ({what})" not in where:
+                    where.append(f"{name} ({what})")
+        lost += [f"uses a forbidden library: {line}" for line in flags(nb)]
+    return lost, slow
+
+
+def graded_cells(course, notebook):
+    """grade_ids of the cells of ``notebook`` that carry points (the gradebook's record)."""
+    from nbgrader.api import MissingEntry
+
+    with course.gradebook() as gb:
+        try:
+            nb = gb.find_notebook(notebook, course.assignment)
+        except MissingEntry:
+            return set()
+        return {c.name for c in nb.grade_cells if float(c.max_score or 0) > 0}
+
+
+def _shown(items):
+    return ", ".join(items[:4]) + (f", ... ({len(items)} in all)" if len(items) > 4 else "")
 
 
 def scores(course):
@@ -188,17 +218,19 @@ def summary(course, failures=None, log=print, table_rows=25, roster=None):
     for student, st in standings.items():
         if st.state == "could not be graded" and student not in failures:
             failures[student] = st.reason
+    notes = {}
     for student in graded:
-        trouble = incidents(course, student)
-        if trouble:
-            shown = ", ".join(trouble[:4]) + (f", ... ({len(trouble)} cells)" if len(trouble) > 4 else "")
-            failures[student] = f"graded, but: {shown}"
+        lost, slow = incidents(course, student)
+        if lost:
+            failures[student] = f"graded, lost points: {_shown(lost)}"
+        if slow:
+            notes[student] = f"slow but complete (no points changed): {_shown(slow)}"
     waiting = sorted(s for s, st in standings.items() if st.state == "not graded yet" and s not in failures)
     missing = sorted(s for s, st in standings.items() if st.state == "no submission")
     late = {s: st for s, st in graded.items() if st.seconds_late > 0}
     log("")
     log(f"== {course.assignment}: {len(graded)} graded submission(s), {len(failures)} problem(s)"
-        + (f", {len(late)} late" if late else ""))
+        + (f", {len(notes)} slow" if notes else "") + (f", {len(late)} late" if late else ""))
     if graded:
         final = {s: st.score for s, st in graded.items()}
         max_score = max(st.max_score for st in graded.values())
@@ -219,6 +251,8 @@ def summary(course, failures=None, log=print, table_rows=25, roster=None):
             log(f"   ... {len(graded) - table_rows} more: `make export` writes all of them to grades.csv")
     for student, why in sorted(failures.items()):
         log(f"   problem: {student}: {why}")
+    for student, why in sorted(notes.items()):
+        log(f"   note: {student}: {why}")
     if waiting:
         log(f"   not graded yet (collected since the last `make grade`): {', '.join(waiting)}")
     if missing:

@@ -132,7 +132,7 @@ def _charts(folder, cells, pct):
     return written + [HIST_CHART]
 
 
-def _blocks(course, data, failures, troubled, charts):
+def _blocks(course, data, failures, troubled, charts, slow=()):
     """The report as a list of blocks, rendered to both Markdown and HTML."""
     cells, totals, mx = data["cells"], data["totals"], data["max_score"]
     pct = np.array([100 * s / mx if mx else 0.0 for s in totals.values()])
@@ -164,8 +164,13 @@ def _blocks(course, data, failures, troubled, charts):
         b.append(("p", "none"))
     b.append(("h2", f"Failed submissions ({len(failures) + len(troubled)})"))
     items = [f"{s}: {why}" for s, why in failures]
-    items += [f"{s}: graded, but {', '.join(t)}" for s, t in troubled]
+    items += [f"{s}: graded, lost points: {', '.join(t)}" for s, t in troubled]
     b.append(("ul", items) if items else ("p", "none"))
+    b.append(("h2", f"Slow but complete ({len(slow)})"))
+    b.append(("p", "Timeouts, the time budget or the output limit in cells without points: the "
+                   "notebook was slow or noisy there, no graded cell lost points because of it."))
+    slow_items = [f"{s}: {', '.join(t)}" for s, t in slow]
+    b.append(("ul", slow_items) if slow_items else ("p", "none"))
     if data.get("missing") is not None:  # with a roster: who handed nothing in
         b.append(("h2", f"No submission ({len(data['missing'])})"))
         b.append(("ul", data["missing"]) if data["missing"] else ("p", "none"))
@@ -198,7 +203,10 @@ def _html(blocks, title):
     def esc(x):
         return html.escape(str(x), quote=True)
 
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+    from coursetools.feedback import REPORT_CSP  # no script may run in it (student ids, reasons)
+
+    out = ["<!DOCTYPE html>", f'<html lang="en"><head><meta http-equiv="Content-Security-Policy" '
+           f'content="{esc(REPORT_CSP)}"><meta charset="utf-8">',
            f"<title>{esc(title)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}"
            "td:not(:first-child){text-align:right}img{max-width:100%}</style></head><body>"]
@@ -239,13 +247,15 @@ def report(course, log=print, roster=None):
         c["rate"] = 100.0 * c["full"] / c["n"] if c["n"] else 0.0
         c["mean"] = float(s.mean()) if c["n"] else 0.0
     failures = _failures(course, data, standings)
-    troubled = [(s, t) for s in sorted(data["totals"]) if (t := grading.incidents(course, s))]
+    found = {s: grading.incidents(course, s) for s in sorted(data["totals"])}
+    troubled = [(s, lost) for s, (lost, _) in found.items() if lost]
+    slow = [(s, late) for s, (_, late) in found.items() if late]
     folder = course.path("reports", f"class-{course.assignment}")
     folder.mkdir(parents=True, exist_ok=True)
     mx = data["max_score"]
     charts = _charts(folder, [c for c in data["cells"] if c["n"]],
                      [100 * s / mx if mx else 0.0 for s in data["totals"].values()])
-    blocks = _blocks(course, data, failures, troubled, charts)
+    blocks = _blocks(course, data, failures, troubled, charts, slow)
     md = folder / "report.md"
     md.write_text(_markdown(blocks), encoding="utf-8")
     (folder / "report.html").write_text(_html(blocks, f"Class report: {course.assignment}"), encoding="utf-8")

@@ -52,10 +52,28 @@ def copy_course(dest):
     return dest
 
 
+def pytest_addoption(parser):
+    parser.addoption("--kernel-venv", default=str(REPO / ".venv-kernel"),
+                     help="the grading kernel's venv (make test passes KERNEL_VENV)")
+
+
+def pytest_configure(config):
+    """Every Course the tests build grades with the kernel venv, as `make` does."""
+    global KERNEL_VENV
+    KERNEL_VENV = Path(config.getoption("--kernel-venv")).absolute()
+    from coursetools.course import Course
+    from coursetools.settings import Settings
+
+    Course.default_settings = Settings(kernel_python=str(KERNEL_VENV / "bin" / "python"))
+
+
+KERNEL_VENV = REPO / ".venv-kernel"
+
+
 def make(root, *args, check=True):
-    """Run `make -s ARGS VENV=<this venv>` in ``root``; returns the CompletedProcess."""
-    proc = subprocess.run(["make", "-s", *args, f"VENV={VENV}"], cwd=root, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
+    """Run `make -s ARGS VENV=<this venv> KERNEL_VENV=<the kernel venv>` in ``root``."""
+    proc = subprocess.run(["make", "-s", *args, f"VENV={VENV}", f"KERNEL_VENV={KERNEL_VENV}"],
+                          cwd=root, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise AssertionError(f"make {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

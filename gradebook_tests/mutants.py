@@ -212,7 +212,7 @@ mutant("modifies dout in place", "25", "conv2d_backward",
        ("    return dx, dw, db", "    dout[:, :, 0, 0] = 0.0\n    return dx, dw, db"))
 mutant("dw aliases the cached w (dw = w; dw[...] = 0)", "25", "conv2d_backward",
        ("dw = np.zeros((F, C, KH, KW))", "dw = w\n    dw[...] = 0"))
-mutant("dw = np.zeros_like(w): int truncation (extra)", "int", "conv2d_backward",
+mutant("dw = np.zeros_like(w): int truncation (extra)", "30", "conv2d_backward",
        ("dw = np.zeros((F, C, KH, KW))", "dw = np.zeros_like(w)"),
        ("dw[f] += np.sum(g * window, axis=0)", "dw[f] = dw[f] + np.sum(g * window, axis=0)"))
 
@@ -278,7 +278,7 @@ mutant("last window stretched to the border (leak)", "21", "maxpool2d_backward",
        (WINDOW, "block = x[:, :, r:(H if i == Ho - 1 else r + kh), s:(W if j == Wo - 1 else s + kw)]\n"
                 "            window = block.reshape(N, C, -1)"),
        ("u, v = np.divmod(k, kw)", "u, v = np.divmod(k, block.shape[3])"))
-mutant("dx = np.zeros_like(x): int truncation (extra)", "int", "maxpool2d_backward",
+mutant("dx = np.zeros_like(x): int truncation (extra)", "30", "maxpool2d_backward",
        ("dx = np.zeros((N, C, H, W))", "dx = np.zeros_like(x)"))
 mutant("modifies dout in place", "25", "maxpool2d_backward",
        ("    return dx", "    dout[...] = 0\n    return dx"))

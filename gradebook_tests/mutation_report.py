@@ -107,7 +107,10 @@ def render(results):
 
 
 def main():
-    course = Course(REPO, ASSIGNMENT)
+    kernel = sys.argv[sys.argv.index("--kernel-python") + 1] if "--kernel-python" in sys.argv else None
+    from coursetools.settings import Settings
+
+    course = Course(REPO, ASSIGNMENT, settings=Settings(kernel_python=kernel or ""))
     start = time.perf_counter()
     saved = REPO / "logs" / "mutation-results.pickle"
     if "--render-only" in sys.argv:  # re-render the last batch (after editing declarations)

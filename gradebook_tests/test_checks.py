@@ -109,3 +109,38 @@ def test_splice_packs_only_what_a_module_imports(tmp_path):
     (tmp_path / "grader" / "cases.py").write_text("from . import checks\n")
     with pytest.raises(CourseError, match="circle"):
         grader_modules(tmp_path / "grader", "checks")
+
+
+def test_forbidden_libraries_are_flagged_in_answer_and_added_cells_only():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from coursetools.forbidden import flags, uses
+
+    assert uses("import torch.nn.functional as F") == [("torch", 1)]
+    assert uses("x = 1\nfrom scipy import signal") == [("scipy", 2)]
+    assert uses("m = __import__('sklearn.datasets')") == [("sklearn", 1)]
+    assert uses("import importlib\nimportlib.import_module('jax')") == [("jax", 2)]
+    assert uses("exec('import cv2')") == [("cv2", 1)]
+    assert uses("import numpy as np\nname = 'torch is not imported here'") == []
+    answer = new_code_cell("def conv2d_forward(x):\n    import torch\n    return x")
+    answer.metadata["nbgrader"] = {"grade_id": "conv2d_forward", "solution": True}
+    locked = new_code_cell("import scipy  # instructor code")
+    locked.metadata["nbgrader"] = {"grade_id": "setup", "solution": False, "locked": True}
+    added = new_code_cell("from torch import nn")
+    nb = new_notebook(cells=[locked, answer, added])
+    assert flags(nb) == ["conv2d_forward imports torch (line 2)", "cell 3 imports torch (line 1)"]
+
+
+def test_every_perimeter_setting_is_documented():
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = subprocess.run([sys.executable, "-m", "coursetools", "perimeter-help"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    for setting in ("SandboxedExecute.time_budget", "SandboxedExecute.max_output_bytes",
+                    "SandboxedExecute.memory", "SandboxedExecute.kernel_python",
+                    "VerifyHiddenChecks.partial_credit", "VerifyHiddenChecks.all_or_nothing"):
+        assert f"--{setting}=" in out, setting
+    assert "Default: 600" in out
