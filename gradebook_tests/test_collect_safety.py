@@ -309,3 +309,25 @@ def test_help_lists_the_new_targets():
     listed = make(REPO, "help").stdout
     for target in ("publish", "return-feedback", "due", "roster", "collect", "export"):
         assert f"\n  {target} " in listed, listed
+
+
+def test_make_roster_imports_names_and_the_integrity_check_accepts_them(course, tmp_path):
+    """`make roster`: nbgrader db student import of the roster; roster students without a
+    submission are no 'unexpected student' for the post-grading integrity check."""
+    from nbgrader.api import Gradebook
+
+    from coursetools.integrity import check_gradebook
+    from lms_downloads import CANVAS_ROSTER
+
+    path = tmp_path / "roster.csv"
+    path.write_text(CANVAS_ROSTER, encoding="utf-8")
+    out = coursetools(course, "roster", "--roster", str(path))
+    assert "roster roster.csv: 5 student(s) imported into the gradebook" in out.stdout, out.stdout
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url, course_id="cnn-spatial") as gb:
+        people = {s.id: (s.first_name, s.last_name, s.email) for s in gb.students}
+        max_score = gb.find_assignment("spatial").max_score
+    assert people["zmuller"] == ("Zoë", "Müller", "zoe.muller@uni.example") and len(people) == 5
+    assert [p for p in check_gradebook(url, "spatial", [], max_score, enrolled=people)
+            if "unexpected student" in p] == []
+    assert [p for p in check_gradebook(url, "spatial", [], max_score) if "unexpected student" in p]
