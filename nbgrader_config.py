@@ -31,14 +31,6 @@ c.Execute.interrupt_on_timeout = True
 # sandboxed kernel costs ~2 s per student and grades nothing.
 c.Execute.shutdown_kernel = "immediate"
 
-# make collect: file names in the LMS download start with the student id,
-# e.g. alice.ipynb, alice_spatial.ipynb, alice_12345_attempt2.ipynb.
-# "README.md" (any case) is never a student id: submitted/README.md is the file that explains
-# the folder, and a student of that name would stop the whole collect (NotADirectoryError).
-c.FileNameCollectorPlugin.named_regexp = (
-    r"^(?!(?i:readme\.md)(?:_|\.ipynb$))"
-    r"(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]*)(?:_(?P<file_id>.*))?\.ipynb$")
-
 # Autograde, for untrusted code (coursetools/perimeter/, docs/threat-model.md):
 # 1. RepairCells (sanitize pass) restores deleted, duplicated, re-typed or re-labelled
 #    instructor cells from the gradebook, where nbgrader's own restoring gives up on the student;

@@ -77,7 +77,7 @@ class Course:
         env = dict(os.environ)
         # nbgrader runs `alembic` by name; the environment's bin/ must be on PATH.
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-        # The zip_collect plugin lives in this package.
+        # nbgrader loads this package's plugins and preprocessors (nbgrader_config.py).
         package_parent = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
         env.setdefault("PYTHONHASHSEED", "0")
