@@ -28,6 +28,7 @@ sys.path[:0] = [str(REPO), str(REPO / "gradebook_tests")]
 
 import report_file  # noqa: E402 - bench/, next to this script
 from coursetools.course import Course  # noqa: E402
+from coursetools.settings import Settings  # noqa: E402
 from coursetools.release import blank_submission, instructor_submission  # noqa: E402
 from mutants import MUTANTS  # noqa: E402
 from mutation_report import mutant_submission  # noqa: E402
@@ -46,9 +47,12 @@ def tracked_files():
     return [p for p in out.split("\0") if p and (REPO / p).is_file()]
 
 
+KERNEL_VENV = str(REPO / ".venv-kernel")
+
+
 def make(root, *args, on_line=None):
     """`make -s ARGS` in ``root`` with this environment; streams lines to ``on_line``."""
-    proc = subprocess.Popen(["make", "-s", *args, f"VENV={sys.prefix}"], cwd=root,
+    proc = subprocess.Popen(["make", "-s", *args, f"VENV={sys.prefix}", f"KERNEL_VENV={KERNEL_VENV}"], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL)
     lines = []
@@ -124,7 +128,13 @@ def main():
     parser.add_argument("--assignment", default="spatial")
     parser.add_argument("--no-report", action="store_true",
                         help=f"print the table only; do not rewrite {REPORT.relative_to(REPO)}")
+    parser.add_argument("--kernel-venv", default=str(REPO / ".venv-kernel"),
+                        help="the grading kernel's venv (make bench-grade passes KERNEL_VENV)")
     args = parser.parse_args()
+    global KERNEL_VENV
+    KERNEL_VENV = args.kernel_venv
+    # both copies grade with the kernel venv's Python, as make grade does
+    Course.default_settings = Settings(kernel_python=str(Path(KERNEL_VENV) / "bin" / "python"))
     if args.students < 1:
         sys.exit("error: --students must be at least 1")
 

@@ -13,11 +13,14 @@ from coursetools.settings import Settings
 class Course:
     """One assignment of the course rooted at ``root`` (the folder of nbgrader_config.py)."""
 
+    # the Settings of a Course made without any (the tests set the grading kernel's Python)
+    default_settings = Settings()
+
     def __init__(self, root, assignment, log_dir=None, settings=None):
         self.root = Path(root).resolve()
         self.assignment = assignment
         self.log_dir = Path(log_dir) if log_dir else self.root / "logs"
-        self.settings = settings or Settings()
+        self.settings = settings or self.default_settings
         if not (self.root / "nbgrader_config.py").is_file():
             raise CourseError(f"{self.root} is not a course directory (no nbgrader_config.py)")
         if not assignment or not all(ch.isalnum() or ch in "_-" for ch in assignment):
@@ -59,19 +62,22 @@ class Course:
     def submitted_students(self):
         """Ids of the students with a folder submitted/<student>/<assignment>/.
 
-        Only folders count: submitted/ also holds files (its README.md), never students.
+        Only folders count: submitted/ also holds files (its README.md) and the course's own
+        dot folders (.history/, .grading/), never students.
         """
         base = self.path("submitted")
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if p.is_dir() and (p / self.assignment).is_dir())
+        # dot folders are the course's own (submitted/.history/, .grading/): never students
+        return sorted(p.name for p in base.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and (p / self.assignment).is_dir())
 
     # --- nbgrader -----------------------------------------------------------
     def env(self):
         env = dict(os.environ)
         # nbgrader runs `alembic` by name; the environment's bin/ must be on PATH.
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-        # The zip_collect plugin lives in this package.
+        # nbgrader loads this package's plugins and preprocessors (nbgrader_config.py).
         package_parent = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
         env.setdefault("PYTHONHASHSEED", "0")
@@ -118,6 +124,27 @@ class Course:
             detail = errors[0].split("]", 1)[1].strip() if errors else f"exit status {status}"
             raise CourseError(f"{what} failed: {detail} (full log: {self.relative(self.log_path(log_name))})")
         return lines
+
+    # --- course operations (collect, exchange, deadlines, exports) ---------------
+    def nbgrader_config(self):
+        """The course's nbgrader_config.py as a traitlets Config (read once per Course)."""
+        if getattr(self, "_config", None) is None:
+            from traitlets.config.loader import PyFileConfigLoader
+
+            self._config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        return self._config
+
+    def course_id(self):
+        """nbgrader's CourseDirectory.course_id of this course (the exchange folder's name)."""
+        from nbgrader.coursedir import CourseDirectory
+
+        return CourseDirectory(config=self.nbgrader_config()).course_id
+
+    def course_gradebook(self):
+        """The gradebook opened under the course's own course id (never a stray course row)."""
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self.db_url(), course_id=self.course_id() or "default_course")
 
     def db_url(self):
         """The gradebook: DB= when given, else nbgrader_config.py's (default: gradebook.db)."""

@@ -34,11 +34,14 @@ SLIPS = {
 }
 
 
-def _with_slip(assignment):
-    """An edit that puts the assignment's known slip into one answer (if it applies)."""
+def _with_slip(assignment, released, todo):
+    """An edit that puts the assignment's known slip into one answer; an assignment without a
+    declared slip gets its last answer left as the stub (a forgotten function)."""
     cell, old, new = SLIPS.get(assignment, (None, None, None))
 
     def edit(gid, code):
+        if cell is None:
+            return _stub(released, gid) if todo and gid == todo[-1] else code
         return code.replace(old, new) if gid == cell else code
 
     return edit
@@ -62,7 +65,8 @@ def class_submissions(course):
         files[f"alice{suffix}.ipynb"] = fill_solutions(released, source)
         files[f"bob{suffix}.ipynb"] = released
         files[f"carol_20261121_attempt2{suffix}.ipynb"] = fill_solutions(released, source, keep_stub)
-        files[f"dave{suffix}.ipynb"] = fill_solutions(released, source, _with_slip(course.assignment))
+        files[f"dave{suffix}.ipynb"] = fill_solutions(released, source,
+                                                      _with_slip(course.assignment, released, todo))
     return files
 
 
@@ -88,8 +92,10 @@ def demo(course, log=print):
             zf.writestr(fname, nbformat.writes(nb))
         zf.writestr("eve.ipynb", '{"cells": [ this is not a notebook')
         zf.writestr("instructions.txt", "an LMS adds files like this one\n")
-    log("== collect: demo/lms-download.zip (alice: correct, bob: blank, carol: half done, "
-        "dave: `=` for `+=` in one backward pass, eve: corrupt file)")
+    slip = ("`=` for `+=` in one backward pass" if course.assignment in SLIPS
+            else "the last answer left undone")
+    log(f"== collect: demo/lms-download.zip (alice: correct, bob: blank, carol: half done, "
+        f"dave: {slip}, eve: corrupt file)")
     collect.collect(class_course, download, log=log)
     log("== grade")
     grading.grade(class_course, log=log)

@@ -19,7 +19,8 @@ from pathlib import Path
 import nbformat
 
 from coursetools.errors import CourseError
-from coursetools.splice import splice_notebook
+from coursetools.points import check_groups, scoring_rule, substitute
+from coursetools.splice import load_folder, splice_notebook
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -144,7 +145,11 @@ def build_assignment(root, assignment, log=print):
             raise CourseError(f"jupytext could not convert {py.relative_to(root)}: {last}")
         nb = nbformat.read(target, as_version=NBFORMAT_VERSION)
         check_cells(nb, str(py.relative_to(root)))
-        splice_notebook(nb, assignment, root / "source" / assignment)
+        source_dir = root / "source" / assignment
+        modules = splice_notebook(nb, assignment, source_dir)
+        groups = check_groups(load_folder(assignment, source_dir / Path(path).parent, Path(path).stem)
+                              for path, name in modules if name == "_grader")
+        substitute(nb, groups, scoring_rule(root), where=str(py.relative_to(root)))
         assign_stable_ids(nb)
         nb.metadata.pop("jupytext", None)
         nbformat.write(nb, target)

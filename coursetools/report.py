@@ -6,7 +6,6 @@ by relative path) and the PNG charts beside them.
 """
 
 import html
-import math
 from datetime import datetime
 
 import nbformat
@@ -14,6 +13,7 @@ import numpy as np
 
 from coursetools import grading
 from coursetools.errors import CourseError
+from coursetools.status import duration as _duration  # '2 d 3 h', shared with make summary
 
 HARDEST = 5
 PASS_CHART, HIST_CHART = "pass-rates.png", "score-distribution.png"
@@ -81,28 +81,15 @@ def _gather(course):
             "in_gradebook": in_gradebook, "notebooks": notebooks, "max_score": max_score}
 
 
-def _failures(course, data):
-    """[(student, why)] of submitted folders that have no graded submission."""
-    out = []
-    for student in course.submitted_students():
-        if student in data["totals"]:
-            continue
-        why = grading.check_submission(course, student, data["notebooks"])
-        if not why and student in data["in_gradebook"]:
-            why = (f"nbgrader started but did not finish grading it "
-                   f"(see logs/autograde-{course.assignment}.log; run `make grade`)")
-        out.append((student, why or "not graded: run `make grade`"))
-    return out
+def _failures(course, data, standings=None):
+    """[(student, why)] of collected students without a grade (the states of coursetools.status,
+    shared with `make summary` and `make export`)."""
+    from coursetools import status
 
-
-def _duration(seconds):
-    """Human readable, the two largest units: '2 d 3 h', '4 min 10 s'."""
-    left, parts = math.ceil(seconds), []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if left >= size or (unit == "s" and not parts):
-            count, left = divmod(left, size)
-            parts.append(f"{count} {unit}")
-    return " ".join(parts[:2])
+    if standings is None:
+        standings = status.standings(course, notebooks=data["notebooks"])
+    return [(s, st.reason) for s, st in sorted(standings.items())
+            if st.state in ("could not be graded", "not graded yet")]
 
 
 def _num(x):
@@ -145,7 +132,7 @@ def _charts(folder, cells, pct):
     return written + [HIST_CHART]
 
 
-def _blocks(course, data, failures, troubled, charts):
+def _blocks(course, data, failures, troubled, charts, slow=()):
     """The report as a list of blocks, rendered to both Markdown and HTML."""
     cells, totals, mx = data["cells"], data["totals"], data["max_score"]
     pct = np.array([100 * s / mx if mx else 0.0 for s in totals.values()])
@@ -177,8 +164,16 @@ def _blocks(course, data, failures, troubled, charts):
         b.append(("p", "none"))
     b.append(("h2", f"Failed submissions ({len(failures) + len(troubled)})"))
     items = [f"{s}: {why}" for s, why in failures]
-    items += [f"{s}: graded, but {', '.join(t)}" for s, t in troubled]
+    items += [f"{s}: graded, lost points: {', '.join(t)}" for s, t in troubled]
     b.append(("ul", items) if items else ("p", "none"))
+    b.append(("h2", f"Slow but complete ({len(slow)})"))
+    b.append(("p", "Timeouts, the time budget or the output limit in cells without points: the "
+                   "notebook was slow or noisy there, no graded cell lost points because of it."))
+    slow_items = [f"{s}: {', '.join(t)}" for s, t in slow]
+    b.append(("ul", slow_items) if slow_items else ("p", "none"))
+    if data.get("missing") is not None:  # with a roster: who handed nothing in
+        b.append(("h2", f"No submission ({len(data['missing'])})"))
+        b.append(("ul", data["missing"]) if data["missing"] else ("p", "none"))
     return b
 
 
@@ -208,7 +203,10 @@ def _html(blocks, title):
     def esc(x):
         return html.escape(str(x), quote=True)
 
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+    from coursetools.feedback import REPORT_CSP  # no script may run in it (student ids, reasons)
+
+    out = ["<!DOCTYPE html>", f'<html lang="en"><head><meta http-equiv="Content-Security-Policy" '
+           f'content="{esc(REPORT_CSP)}"><meta charset="utf-8">',
            f"<title>{esc(title)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}"
            "td:not(:first-child){text-align:right}img{max-width:100%}</style></head><body>"]
@@ -227,9 +225,18 @@ def _html(blocks, title):
     return "\n".join(out + ["</body></html>", ""])
 
 
-def report(course, log=print):
+def report(course, log=print, roster=None):
     """Write reports/class-<assignment>/report.md, report.html and charts; return report.md's path."""
+    from coursetools import status
+
     data = _gather(course)
+    standings = status.standings(course, roster, notebooks=data["notebooks"])
+    # a submission graded once, then collected again or failing since, has no current grade
+    stale = {s for s in data["totals"] if standings.get(s) and standings[s].state != "graded"}
+    data["totals"] = {s: v for s, v in data["totals"].items() if s not in stale}
+    data["late"] = [row for row in data["late"] if row[0] not in stale]
+    if roster is not None:
+        data["missing"] = sorted(s for s, st in standings.items() if st.state == "no submission")
     if not data["totals"]:
         raise CourseError(f"nothing graded yet for '{course.assignment}': run `make grade` first")
     for c in data["cells"]:
@@ -239,14 +246,16 @@ def report(course, log=print):
         c["partial"] = c["n"] - c["full"] - c["zero"]
         c["rate"] = 100.0 * c["full"] / c["n"] if c["n"] else 0.0
         c["mean"] = float(s.mean()) if c["n"] else 0.0
-    failures = _failures(course, data)
-    troubled = [(s, t) for s in sorted(data["totals"]) if (t := grading.incidents(course, s))]
+    failures = _failures(course, data, standings)
+    found = {s: grading.incidents(course, s) for s in sorted(data["totals"])}
+    troubled = [(s, lost) for s, (lost, _) in found.items() if lost]
+    slow = [(s, late) for s, (_, late) in found.items() if late]
     folder = course.path("reports", f"class-{course.assignment}")
     folder.mkdir(parents=True, exist_ok=True)
     mx = data["max_score"]
     charts = _charts(folder, [c for c in data["cells"] if c["n"]],
                      [100 * s / mx if mx else 0.0 for s in data["totals"].values()])
-    blocks = _blocks(course, data, failures, troubled, charts)
+    blocks = _blocks(course, data, failures, troubled, charts, slow)
     md = folder / "report.md"
     md.write_text(_markdown(blocks), encoding="utf-8")
     (folder / "report.html").write_text(_html(blocks, f"Class report: {course.assignment}"), encoding="utf-8")

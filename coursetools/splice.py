@@ -94,17 +94,20 @@ def splice_text(text, assignment, source_dir):
 
 
 def splice_notebook(nb, assignment, source_dir):
-    """Replace the directives in every code cell of ``nb`` (in place); returns how many."""
-    total = 0
+    """Replace the directives in every code cell of ``nb`` (in place).
+
+    Returns [(module path, name)] of the directives, in notebook order.
+    """
+    found = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         text = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+        found += [(m.group("path"), m.group("name")) for m in MODULE_DIRECTIVE.finditer(text)]
         new, count = splice_text(text, assignment, source_dir)
         if count:
             cell.source = new
-            total += count
-    return total
+    return found
 
 
 def grader_files(source_dir):

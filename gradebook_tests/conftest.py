@@ -52,10 +52,28 @@ def copy_course(dest):
     return dest
 
 
+def pytest_addoption(parser):
+    parser.addoption("--kernel-venv", default=str(REPO / ".venv-kernel"),
+                     help="the grading kernel's venv (make test passes KERNEL_VENV)")
+
+
+def pytest_configure(config):
+    """Every Course the tests build grades with the kernel venv, as `make` does."""
+    global KERNEL_VENV
+    KERNEL_VENV = Path(config.getoption("--kernel-venv")).absolute()
+    from coursetools.course import Course
+    from coursetools.settings import Settings
+
+    Course.default_settings = Settings(kernel_python=str(KERNEL_VENV / "bin" / "python"))
+
+
+KERNEL_VENV = REPO / ".venv-kernel"
+
+
 def make(root, *args, check=True):
-    """Run `make -s ARGS VENV=<this venv>` in ``root``; returns the CompletedProcess."""
-    proc = subprocess.run(["make", "-s", *args, f"VENV={VENV}"], cwd=root, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
+    """Run `make -s ARGS VENV=<this venv> KERNEL_VENV=<the kernel venv>` in ``root``."""
+    proc = subprocess.run(["make", "-s", *args, f"VENV={VENV}", f"KERNEL_VENV={KERNEL_VENV}"],
+                          cwd=root, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise AssertionError(f"make {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -67,6 +85,33 @@ def course(tmp_path_factory):
     root = copy_course(tmp_path_factory.mktemp("course") / "course")
     make(root, "release")
     return root
+
+
+@pytest.fixture(scope="session")
+def released_course(tmp_path_factory):
+    """A committed copy of the course released once, as a template: tests that need a course
+    of their own take `fresh_course(released_course, dest)` (seconds, not a release each)."""
+    root = copy_course(tmp_path_factory.mktemp("released") / "course")
+    make(root, "release")
+    return root
+
+
+def fresh_course(template, dest):
+    """A copy of a released course (its gradebook, build/ and git history included)."""
+    shutil.copytree(template, dest, symlinks=True)
+    return dest
+
+
+def coursetools(root, *args, check=True):
+    """`python -m coursetools --root <root> <args>`: what a make target runs, without the
+    release step that `make collect` runs first (used where only collect is under test)."""
+    env = {**os.environ, "PATH": str(VENV / "bin") + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "coursetools", "--root", str(root), *args],
+                          cwd=root, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"coursetools {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
 
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -22,7 +22,7 @@ FUNCTIONS = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2
 # The graded cell meant to catch a mistake in each function.
 TARGET = {fn: fn + "_hidden" for fn in FUNCTIONS}
 TARGET.update(cnn_loss="cnn_gradient_hidden", train_cnn="cnn_accuracy_hidden")
-CATALOG_ROWS = {str(r) for r in range(1, 29)}
+CATALOG_ROWS = {str(r) for r in range(1, 32)}
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Mutant:
     full: str = None
     also: frozenset = field(default_factory=frozenset)
     others: dict = field(default_factory=dict)  # other cells answered differently (correctly)
+    lost: float = None  # points it must lose in all (partial credit), where that matters
 
     @property
     def key(self):
@@ -113,13 +114,14 @@ def conv2d_backward_fast(dout, cache):
 MUTANTS = []
 
 
-def mutant(description, row, function, *edits, full=None, also=()):
+def mutant(description, row, function, *edits, full=None, also=(), lost=None):
     others = {}
     if function in PLAIN:
         if full is None:  # edit the plain im2col version, not the optimised one
             full = Mutant(description, row, function, tuple(edits)).apply(PLAIN[function])
         others = {fn: code for fn, code in PLAIN.items() if fn != function}
-    MUTANTS.append(Mutant(description, row, function, tuple(edits), full, frozenset(also), others))
+    MUTANTS.append(Mutant(description, row, function, tuple(edits), full, frozenset(also), others,
+                          lost))
 
 
 # conv2d_forward
@@ -172,8 +174,12 @@ mutant("square kernel assumed (KW = KH)", "28", "conv2d_forward",
 mutant("modifies the caller's b", "25", "conv2d_forward",
        ("    cache = (x, w, b, stride, padding)",
         "    b[...] = 0\n    cache = (x, w, b, stride, padding)"))
-mutant("integer result for integer inputs (extra)", "int", "conv2d_forward",
+mutant("out with x's dtype: int x times float w truncated", "30*", "conv2d_forward",
        ("out = np.zeros((N, F, Ho, Wo))", "out = np.zeros((N, F, Ho, Wo), dtype=x.dtype)"))
+mutant("stride and padding taken as ints only (no pairs)", "31", "conv2d_forward",
+       ("sh, sw = _pair(stride)\n    ph, pw = _pair(padding)",
+        "sh = sw = int(stride)\n    ph = pw = int(padding)"),
+       also=["conv2d_backward_hidden"], lost=4 + 5)  # only the (h, w) pairs groups
 
 # conv2d_backward
 mutant("dx: = instead of += (overlaps)", "9", "conv2d_backward",
@@ -206,7 +212,7 @@ mutant("modifies dout in place", "25", "conv2d_backward",
        ("    return dx, dw, db", "    dout[:, :, 0, 0] = 0.0\n    return dx, dw, db"))
 mutant("dw aliases the cached w (dw = w; dw[...] = 0)", "25", "conv2d_backward",
        ("dw = np.zeros((F, C, KH, KW))", "dw = w\n    dw[...] = 0"))
-mutant("dw = np.zeros_like(w): int truncation (extra)", "int", "conv2d_backward",
+mutant("dw = np.zeros_like(w): int truncation (extra)", "30", "conv2d_backward",
        ("dw = np.zeros((F, C, KH, KW))", "dw = np.zeros_like(w)"),
        ("dw[f] += np.sum(g * window, axis=0)", "dw[f] = dw[f] + np.sum(g * window, axis=0)"))
 
@@ -228,8 +234,6 @@ mutant("square input assumed (Wo from H)", "28", "maxpool2d_forward",
 mutant("running max initialised with 0 (extra)", "max0", "maxpool2d_forward",
        ("x[:, :, r:r + kh, s:s + kw].max(axis=(2, 3))",
         "np.maximum(x[:, :, r:r + kh, s:s + kw].max(axis=(2, 3)), 0)"))
-mutant("integer result for integer input (extra)", "int", "maxpool2d_forward",
-       ("out = np.zeros((N, C, Ho, Wo))", "out = np.zeros((N, C, Ho, Wo), dtype=x.dtype)"))
 mutant("modifies the caller's x", "25", "maxpool2d_forward",
        ("    cache = (x, kernel_size, stride)",
         "    x[:, :, -1, -1] = 0\n    cache = (x, kernel_size, stride)"),
@@ -274,7 +278,7 @@ mutant("last window stretched to the border (leak)", "21", "maxpool2d_backward",
        (WINDOW, "block = x[:, :, r:(H if i == Ho - 1 else r + kh), s:(W if j == Wo - 1 else s + kw)]\n"
                 "            window = block.reshape(N, C, -1)"),
        ("u, v = np.divmod(k, kw)", "u, v = np.divmod(k, block.shape[3])"))
-mutant("dx = np.zeros_like(x): int truncation (extra)", "int", "maxpool2d_backward",
+mutant("dx = np.zeros_like(x): int truncation (extra)", "30", "maxpool2d_backward",
        ("dx = np.zeros((N, C, H, W))", "dx = np.zeros_like(x)"))
 mutant("modifies dout in place", "25", "maxpool2d_backward",
        ("    return dx", "    dout[...] = 0\n    return dx"))
@@ -437,3 +441,32 @@ mutant("gradient of b1 forgotten (zeros)", "b1", "cnn_loss",
 mutant("training does not learn (lr 0)", "lr0", "train_cnn",
        ("params[key] = params[key] - lr_epoch * grads[key]",
         "params[key] = params[key] - 0.0 * grads[key]"))
+
+
+# Output sizes (catalog rows 2 and 29): every formula that differs from floor((H + 2p - k)/s) + 1
+# for some q = (H + 2p - k)/s, in every function that computes an output size.
+SIZE_FORMULAS = [
+    ("output size with ceil", "2", "-(-({a}) // {s}) + 1"),
+    ("output size with round(1 + q) (half to even)", "29", "round(1 + ({a}) / {s})"),
+    ("output size with int(q + 0.5) + 1", "29", "int(({a}) / {s} + 0.5) + 1"),
+    ("output size with round()", "2", "int(round(({a}) / {s})) + 1"),
+]
+SIZE_LINES = {  # function: (the two lines of its solution, as (name, numerator, stride))
+    "conv2d_forward": (("Ho", "H + 2 * ph - KH", "sh"), ("Wo", "W + 2 * pw - KW", "sw")),
+    "maxpool2d_forward": (("Ho", "H - kh", "sh"), ("Wo", "W - kw", "sw")),
+    "im2col": (("Ho", "H + 2 * ph - KH", "sh"), ("Wo", "W + 2 * pw - KW", "sw")),
+    "col2im": (("Ho", "H + 2 * ph - KH", "sh"), ("Wo", "W + 2 * pw - KW", "sw")),
+    "conv2d_forward_fast": (("Ho", "H + 2 * ph - KH", "sh"), ("Wo", "W + 2 * pw - KW", "sw")),
+}
+# a backward test builds its cache with the student's forward, which crashes on a too large
+# output (max-pool's backward takes the size from dout and is not affected)
+SIZE_ALSO = {"conv2d_forward": ["conv2d_backward_hidden"],
+             "conv2d_forward_fast": ["conv2d_backward_fast_hidden"]}
+_done = {(m.function, m.description) for m in MUTANTS}
+for _fn, _lines in SIZE_LINES.items():
+    for _what, _row, _formula in SIZE_FORMULAS:
+        if (_fn, _what) in _done or (_fn, _what.replace("output", "pool output") + " (extra)") in _done:
+            continue
+        mutant(_what, _row, _fn,
+               *[(f"{name} = ({a}) // {s} + 1", f"{name} = {_formula.format(a=a, s=s)}")
+                 for name, a, s in _lines], also=SIZE_ALSO.get(_fn, ()))

@@ -53,9 +53,12 @@ def render(results):
         result = results[m.key]
         lost = result.failed()
         caught += bool(lost)
-        exact += lost == m.must_fail
-        verdict = "as declared" if lost == m.must_fail else f"**declared {', '.join(m.must_fail)}**"
-        cells = ", ".join(c.removesuffix("_hidden") for c in lost) or "**none (not caught)**"
+        ok = lost == m.must_fail and (m.lost is None or result.max_score - result.score == m.lost)
+        exact += ok
+        verdict = "as declared" if ok else (
+            f"**declared {', '.join(m.must_fail)}**" + (f" **and {m.lost:g} points**" if m.lost else ""))
+        cells = ", ".join(f"{c.name.removesuffix('_hidden')} -{c.max_score - c.score:g}"
+                          for c in result.cells if c.name in lost) or "**none (not caught)**"
         rows.append(f"| {n} | `{m.function}` | {m.row} | {m.description} | {cells} | "
                     f"{result.max_score - result.score:g} | {verdict} |")
     covered = {m.row for m in MUTANTS}
@@ -84,16 +87,19 @@ def render(results):
         "is opaque), so a forward mistake that crashes, or that corrupts the input it caches, also",
         "costs the backward cell; a forward that only computes wrong numbers does not.",
         "",
-        "The CNN cells judge `cnn_loss` and `train_cnn` themselves: the gradient check runs the",
-        "student's `cnn_loss` with the reference layers swapped in, and the accuracy check retrains",
-        "with them when the student's own parameters miss 95%, so a layer mistake costs only its",
-        "own cell.",
+        "The CNN cells judge `cnn_loss` and `train_cnn` themselves: both run the student's function",
+        "with the reference layers swapped in (the accuracy check trains on hidden data), so a",
+        "layer mistake costs only its own cell.",
+        "",
+        "Each hidden cell scores the case groups it passes (partial credit; the groups and their",
+        "points are in the notebook's points table), so *cells lost* gives the points lost in each",
+        "cell; a mutant must lose points in every cell declared for it and in no other.",
         "",
         "| function | graded cell points | mutants | caught |",
         "|---|---|---|---|",
         *per_function,
         "",
-        "| # | function | row | mistake | cells lost | points lost | check |",
+        "| # | function | row | mistake | cells lost (points) | points lost | check |",
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
@@ -101,7 +107,10 @@ def render(results):
 
 
 def main():
-    course = Course(REPO, ASSIGNMENT)
+    kernel = sys.argv[sys.argv.index("--kernel-python") + 1] if "--kernel-python" in sys.argv else None
+    from coursetools.settings import Settings
+
+    course = Course(REPO, ASSIGNMENT, settings=Settings(kernel_python=kernel or ""))
     start = time.perf_counter()
     saved = REPO / "logs" / "mutation-results.pickle"
     if "--render-only" in sys.argv:  # re-render the last batch (after editing declarations)
@@ -112,7 +121,8 @@ def main():
         results = grade_batch(course, log=lambda line: print(line, flush=True))
         saved.parent.mkdir(exist_ok=True)
         saved.write_bytes(pickle.dumps({k: scratch.StudentResult(v.cells) for k, v in results.items()}))
-    mismatches = [m.key for m in MUTANTS if results[m.key].failed() != m.must_fail]
+    mismatches = [m.key for m in MUTANTS if results[m.key].failed() != m.must_fail or (
+        m.lost is not None and results[m.key].max_score - results[m.key].score != m.lost)]
     for key in mismatches:
         print(f"  MISMATCH {key}: lost {results[key].failed()}")
     text = render(results)

@@ -51,6 +51,18 @@ def test_mutant_loses_exactly_its_cells(batch, mutant):
     for cell in result.cells:  # every other cell keeps all of its points
         if cell.name not in mutant.must_fail:
             assert cell.score == cell.max_score, cell.name
+    if mutant.lost is not None:  # partial credit: only the groups it breaks
+        assert result.max_score - result.score == mutant.lost
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.key for m in MUTANTS])
+def test_every_verdict_is_short(batch, mutant):
+    """No graded cell's feedback exceeds ~2,000 characters, however many cases fail."""
+    for nb in batch[mutant.key].autograded.values():
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade"):
+                text = "".join(o.get("text", "") or o.get("evalue", "") for o in cell.get("outputs", []))
+                assert len(text) <= 2100, (cell.metadata["nbgrader"]["grade_id"], len(text))
 
 
 def test_committed_report_is_up_to_date(batch):

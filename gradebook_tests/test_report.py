@@ -127,7 +127,8 @@ FOLDERS = {"alice": "valid", "bob": "valid", "carol": "valid", "dave": "broken",
 
 @pytest.fixture(scope="module")
 def class_report(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("class"), CLASS, folders=FOLDERS, incidents={"carol": "B"})
+    course = make_course(tmp_path_factory.mktemp("class"), CLASS, folders=FOLDERS,
+                         incidents={"carol": "B", "alice": "train_visible"})
     lines = []
     md_path = report(course, log=lines.append)
     return course, md_path, md_path.read_text(encoding="utf-8"), lines
@@ -190,8 +191,16 @@ def test_failed_submissions_with_reasons(class_report):
     assert items["dave"].startswith("nb1.ipynb is not a valid notebook ("), f"dave: got {items['dave']!r}"
     assert items["erin"] == "not graded: run `make grade`", f"erin: got {items['erin']!r}"
     assert items["frank"].startswith("nbgrader started but did not finish"), f"frank: got {items['frank']!r}"
-    assert items["carol"] == "graded, but B (timed out)", f"carol: got {items['carol']!r}"
+    assert items["carol"] == "graded, lost points: B (timed out)", f"carol: got {items['carol']!r}"
     assert "frank" not in table_rows(section(md, "Pass rate per graded cell")), "frank must not count as graded"
+
+
+def test_a_timeout_in_a_cell_without_points_is_slow_not_failed(class_report):
+    """Load must not look like a problem: alice's visible cell timed out, no points changed."""
+    _, _, md, _ = class_report
+    assert "alice" not in section(md, "Failed submissions")
+    items = re.findall(r"^- (.*)$", section(md, "Slow but complete"), re.M)
+    assert items == ["alice: train_visible (timed out)"], f"got {items}"
 
 
 def test_several_notebooks_name_the_notebook(tmp_path):
@@ -255,9 +264,21 @@ def test_unknown_assignment_is_a_clear_error(tmp_path):
         report(Course(tmp_path, "other"), log=lambda _: None)
 
 
-@pytest.mark.parametrize("ename, what", [("TimeBudget", "time budget used up"),
+def test_the_summary_separates_lost_points_from_slow(class_report):
+    from coursetools import grading
+
+    course, _, _, _ = class_report
+    lines = []
+    grading.summary(course, log=lines.append)
+    text = "\n".join(lines)
+    assert "problem: carol: graded, lost points: B (timed out)" in text, text
+    assert "note: alice: slow but complete (no points changed): train_visible (timed out)" in text, text
+    assert "problem: alice" not in text
+
+
+@pytest.mark.parametrize("ename, what", [("TimeBudget", "time budget"),
                                          ("KernelRestarted", "kernel restarted"),
-                                         ("KernelStopped", "kernel stopped"),
+                                         ("KernelStopped", "not run: kernel stopped"),
                                          ("CellTimeoutError", "timed out")])
 def test_the_grading_executor_notes_are_incidents(tmp_path, ename, what):
     """SandboxedExecute marks cells TimeBudget / KernelRestarted / KernelStopped: the summary

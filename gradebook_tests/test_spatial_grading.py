@@ -5,28 +5,24 @@ One batch in a scratch course: the instructor solution, the same solution again
 and a student whose forward passes are right but whose backward passes are wrong.
 """
 
-import re
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import REPO
 from coursetools import scratch
 from coursetools.course import Course
 from coursetools.notebooks import fill_solutions
+from coursetools.points import graded_cells
 from coursetools.release import blank_submission, instructor_submission
 from naive_answers import ANSWERS
 
-POINTS = {
-    "conv2d_forward_hidden": 20, "conv2d_backward_hidden": 25,
-    "maxpool2d_forward_hidden": 15, "maxpool2d_backward_hidden": 20,
-    "flatten_forward_hidden": 10, "flatten_backward_hidden": 10,
-    "im2col_hidden": 10, "col2im_hidden": 10,
-    "conv2d_forward_fast_hidden": 10, "conv2d_backward_fast_hidden": 10,
-    "cnn_gradient_hidden": 10, "cnn_accuracy_hidden": 10,
-}
-TOTAL = 160
-DOC_NAMES = {"cnn_gradient_hidden": "cnn_loss", "cnn_accuracy_hidden": "train_cnn"}
+def build_points(course):
+    """{graded cell: points} as the built notebook's metadata says (the one source of points)."""
+    built = nbformat.read(Path(course) / "build" / "source" / "spatial" / "spatial.ipynb", as_version=4)
+    return {gid: points for gid, points, _, _ in graded_cells(built)}
+
+
 WRONG_BACKWARD = {
     "conv2d_backward": "def conv2d_backward(dout, cache):\n"
                        "    x, w, b = cache[0], cache[1], cache[2]\n"
@@ -36,13 +32,35 @@ WRONG_BACKWARD = {
 }
 
 
-def answered(course, answers):
+# torch's rule for integer inputs (shared/notes/semantics.md): exact integer results are as
+# right as float ones; a gradient buffer of x's integer dtype truncates and is wrong
+TORCH_DTYPES = {
+    "conv2d_forward": ("out = np.zeros((N, F, Ho, Wo))",
+                       "out = np.zeros((N, F, Ho, Wo), dtype=np.result_type(x, w, b))"),
+    "maxpool2d_forward": ("out = np.zeros((N, C, Ho, Wo))", "out = np.zeros((N, C, Ho, Wo), dtype=x.dtype)"),
+}
+TRUNCATING = {"maxpool2d_backward": ("dx = np.zeros((N, C, H, W))", "dx = np.zeros_like(x)")}
+
+
+def edited(course, edits):
+    """The instructor solution with exact text edits {cell: (old, new)}."""
+    def edit(gid, code):
+        if gid not in edits:
+            return code
+        old, new = edits[gid]
+        assert code.count(old) == 1, (gid, old)
+        return code.replace(old, new)
+    return answered(course, {}, edit)
+
+
+def answered(course, answers, edit=None):
     """The release answered with the instructor solution, some cells replaced by ``answers``."""
     out = {}
     for name in course.release_notebooks():
         released = nbformat.read(course.release_dir / f"{name}.ipynb", as_version=4)
         source = nbformat.read(course.build_dir / f"{name}.ipynb", as_version=4)
-        out[name] = fill_solutions(released, source, lambda gid, code: answers.get(gid, code))
+        out[name] = fill_solutions(released, source, lambda gid, code: (
+            edit(gid, code) if edit else answers.get(gid, code)))
     return out
 
 
@@ -58,23 +76,20 @@ def batch(course):
         "naive-loops": answered(c, ANSWERS),
         "blank": blank_submission(c),
         "wrong-backward": answered(c, wrong_backward),
+        "torch-dtypes": edited(c, TORCH_DTYPES),
+        "truncating-gradient": edited(c, TRUNCATING),
     })
 
 
-def test_point_split_is_the_documented_one(batch):
+def test_gradebook_points_are_the_metadata_points(batch, course):
     cells = {c.name: c.max_score for c in batch["instructor"].cells if c.max_score > 0}
-    assert cells == POINTS
-    assert sum(POINTS.values()) == TOTAL
-    doc = (REPO / "docs" / "assignment-spatial.md").read_text()
-    for name, points in POINTS.items():
-        fn = DOC_NAMES.get(name, name.removesuffix("_hidden"))
-        assert re.search(rf"\| `{fn}`[^|]*\| {points} \|", doc), name
+    assert cells == build_points(course)
 
 
-def test_instructor_solution_earns_full_marks(batch):
+def test_instructor_solution_earns_full_marks(batch, course):
     result = batch["instructor"]
     assert result.failed() == [], _why(result)
-    assert result.score == result.max_score == TOTAL
+    assert result.score == result.max_score == sum(build_points(course).values())
 
 
 def test_regrading_gives_the_same_grade(batch):
@@ -87,16 +102,18 @@ def test_naive_loop_solution_earns_full_marks(batch):
     assert result.failed() == [], _why(result)
 
 
-def test_blank_release_earns_nothing(batch):
+def test_blank_release_earns_nothing(batch, course):
     result = batch["blank"]
     assert result.score == 0
-    assert result.failed() == sorted(POINTS)
+    assert result.failed() == sorted(build_points(course))
 
 
-def test_right_forward_wrong_backward_keeps_forward_points(batch):
+def test_right_forward_wrong_backward_keeps_forward_points(batch, course):
     result = batch["wrong-backward"]
     assert result.failed() == ["conv2d_backward_hidden", "maxpool2d_backward_hidden"], _why(result)
-    assert result.score == TOTAL - 25 - 20
+    points = build_points(course)
+    assert result.score == sum(points.values()) - points["conv2d_backward_hidden"] - \
+        points["maxpool2d_backward_hidden"]
 
 
 def _why(result):
@@ -109,3 +126,15 @@ def _why(result):
                 if out.get("output_type") == "error":
                     lines.append(f"{gid}: {out['ename']}: {out['evalue'][:300]}")
     return "\n".join(lines)
+
+
+def test_integer_results_with_exact_values_keep_full_marks(batch):
+    result = batch["torch-dtypes"]
+    assert result.failed() == [], _why(result)
+
+
+def test_a_truncating_gradient_loses_points_in_its_cell_only(batch):
+    result = batch["truncating-gradient"]
+    assert result.failed() == ["maxpool2d_backward_hidden"], _why(result)
+    cell = result.cell("maxpool2d_backward_hidden")
+    assert 0 < cell.score < cell.max_score          # integer inputs and ties lost, the rest kept

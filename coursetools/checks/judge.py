@@ -246,6 +246,7 @@ class Verdict:
         self.not_implemented = None
         self.no_record = None
         self.printed = []           # lines printed by the check while it was replayed
+        self.unchanged_failed = False
 
     def score(self, points, all_or_nothing=False):
         if self.not_implemented or self.no_record:
@@ -275,6 +276,8 @@ class Verdict:
             detail = (f": {failed} of {cases} cases failed" if state == "FAILED" and failed
                       else ": counts only when the values are right" if group.id in self.gated
                       else f", {what}")
+            if state == "FAILED" and group.id == UNCHANGED and not self.unchanged_failed:
+                detail = ": only counts when another group passes"
             lines.append(f"  {state:<6}  {group.title} ({pts:g} point{'s' if pts != 1 else ''}{detail})")
         lines.extend(self.printed[:3])
         body = "\n".join(lines)
@@ -408,9 +411,8 @@ def run_check(fn_name, cases, groups):
     if any(g.id == UNCHANGED for g in groups):
         values = [g.id for g in groups if g.id != UNCHANGED and not g.needs]
         verdict.passed[UNCHANGED] = (not unchanged_failed) and any(verdict.passed[g] for g in values)
+        verdict.unchanged_failed = unchanged_failed
         verdict.counts[UNCHANGED] = (len(cases), 0)
-        if not unchanged_failed and not verdict.passed[UNCHANGED]:
-            verdict.gated.add(UNCHANGED)
     return verdict
 
 

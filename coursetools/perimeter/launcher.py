@@ -78,6 +78,9 @@ def parse_args(argv):
     p.add_argument("--timeout", default=tool("timeout"), help="coreutils timeout, for --wall")
     p.add_argument("--hide", action="append", default=[], help="cover with an empty tmpfs")
     p.add_argument("--expose", action="append", default=[], help="bind back read-only after the hides")
+    p.add_argument("--mask", action="append", default=[],
+                   help="cover with an empty tmpfs after the exposes (e.g. the site-packages of "
+                        "the base Python under an exposed prefix)")
     p.add_argument("--mem", type=size, default="4G", help="RLIMIT_AS of each process")
     p.add_argument("--cpu", type=int, default=600, help="RLIMIT_CPU seconds, whole kernel lifetime")
     p.add_argument("--wall", type=int, default=0, help="kill the kernel after this many seconds (0: never)")
@@ -263,6 +266,9 @@ def main(argv):
     bridged = bridge([p for p in sources if not reachable(p, uid, gid)]) if as_root else {}
     for path in exposed:
         box.add("--ro-bind", bridged.get(path, path), path)
+    for path in a.mask:  # other Pythons' packages (torch, scipy, ...) stay out of reach
+        if os.path.isdir(path):
+            box.add("--size", SMALL_TMPFS, "--tmpfs", path)
 
     # cwd: private tmpfs copy (its size: the data plus --disk for what the kernel writes)
     files = []

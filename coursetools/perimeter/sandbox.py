@@ -7,6 +7,7 @@ outside the box) with the limits SandboxedExecute's traits give; each distinct s
 settings gets its own folder, so kernels of different courses or settings never mix.
 """
 
+import glob
 import hashlib
 import json
 import os
@@ -58,30 +59,48 @@ def preflight():
     return None
 
 
+_PROBE = ("import json, sys, sysconfig; print(json.dumps([[sys.prefix, sys.base_prefix, "
+          "sys.exec_prefix, sys.base_exec_prefix], [p for p in sys.path if p], "
+          "[sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']]]))")
+
+
 def prefixes(python):
-    """The folders of a Python installation the kernel must see (read-only)."""
-    probe = subprocess.run(
-        [python, "-I", "-c", "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, "
-                             "sys.exec_prefix, sys.base_exec_prefix]))"],
-        capture_output=True, text=True, timeout=60)
+    """(folders the kernel's Python needs, read-only; package folders of OTHER Pythons to mask).
+
+    The kernel's environment holds numpy, ipykernel and matplotlib only; its base Python (bound
+    in for the standard library) or the system may have torch, scipy, scikit-learn in their own
+    site-packages, which student code could add to sys.path: those folders are masked.
+    """
+    probe = subprocess.run([python, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         raise RuntimeError(f"the kernel's Python {python} does not run: "
                            f"{(probe.stderr.strip().splitlines() or ['?'])[-1]}")
+    roots, path, own = json.loads(probe.stdout)
     found = []
-    for p in json.loads(probe.stdout):
+    for p in roots:
         p = os.path.realpath(p)
         if p != "/" and p not in found:
             found.append(p)
-    return found
+    keep = {os.path.realpath(p) for p in own + path}
+    candidates = set()
+    for root in found + ["/usr", "/usr/local"]:
+        for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages",
+                        "lib/python3/dist-packages", "local/lib/python3*/dist-packages"):
+            candidates.update(glob.glob(os.path.join(root, pattern)))
+    masks = sorted(os.path.realpath(c) for c in candidates
+                   if os.path.isdir(c) and os.path.realpath(c) not in keep)
+    return found, masks
 
 
-def kernel_argv(python, hide, expose, limits, log_dir, mplconfig):
+def kernel_argv(python, hide, expose, limits, log_dir, mplconfig, mask=()):
     """The kernelspec argv: launcher.py (outside the box) starting ``python -m ipykernel``."""
     argv = [sys.executable, "-I", LAUNCHER]
     for path in hide:
         argv += ["--hide", path]
     for path in expose:
         argv += ["--expose", path]
+    for path in mask:
+        argv += ["--mask", path]
     for option, value in limits:
         argv += [option, str(value)]
     argv += ["--log-dir", log_dir]

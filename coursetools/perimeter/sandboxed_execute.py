@@ -179,8 +179,9 @@ class SandboxedExecute(Execute):
         limits = [("--mem", self.memory), ("--cpu", self.cpu_seconds), ("--wall", self.wall_seconds),
                   ("--nproc", self.processes), ("--fsize", self.file_size),
                   ("--nofile", self.open_files), ("--disk", self.tmpfs_size)]
-        argv = sandbox.kernel_argv(python, hidden, _CACHE[key], limits,
-                                   os.path.join(root, "logs", "sandbox"), _CACHE[key_mpl])
+        expose, mask = _CACHE[key]
+        argv = sandbox.kernel_argv(python, hidden, expose, limits,
+                                   os.path.join(root, "logs", "sandbox"), _CACHE[key_mpl], mask)
         return sandbox.kernelspec_dir(build, argv)
 
     def create_kernel_manager(self):

@@ -31,7 +31,7 @@ from traitlets import Bool, List, Unicode
 from coursetools.checks import judge, loader
 from coursetools.checks.protocol import REFERENCE_ID, check_calls, is_grader_cell, is_setup
 from coursetools.checks import record
-from coursetools.checks.record import replaying, student_text
+from coursetools.checks.record import clean, clean_name, replaying, student_text
 
 _CACHE = {}  # (sources, data dir) -> grader namespace; one build per process
 
@@ -63,6 +63,19 @@ def build_grader(sources, data_dir=None):
     return _CACHE[key]
 
 
+def kernel_trouble(cell):
+    """One short line per error the kernel left in a hidden cell (a timeout, the output limit,
+    a dead kernel, the time budget). Tracebacks are not shown: they would quote the hidden
+    checks' code."""
+    lines = []
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            lines.append(f"{clean_name(o.get('ename', 'Error'))}: {clean(o.get('evalue', ''), 200)}")
+        elif o.get("output_type") == "stream" and "[output limit" in o.get("text", ""):
+            lines.append(o["text"].strip())
+    return lines
+
+
 def error_output(message):
     lines = message.splitlines() or [message]
     return new_output("error", ename="AssertionError", evalue=message,
@@ -89,13 +102,13 @@ def judge_cell(ns, grader_name, check_name, records, points, all_or_nothing, log
     if check is None:
         return [error_output(f"the hidden test calls {grader_name}.{check_name}, which the "
                              f"grader cells do not define (instructor: check the notebook)")]
+    notes = "".join(f"\n    {line}" for line in kernel_errors)
     if len(records) != 1:
         what = "no record" if not records else f"{len(records)} records"
-        return [*kernel_errors, error_output(
+        return [error_output(
             f"{short}: the hidden tests of this cell produced {what} in the grading kernel "
-            f"(expected one). They did not run to the end: see the error above, an earlier "
-            f"crash, a timeout, the time budget, or code that interferes with the notebook's "
-            f"hidden cells.")]
+            f"(expected one). They did not run to the end: an earlier crash, a timeout, the "
+            f"time budget, or code that interferes with the notebook's hidden cells." + notes)]
     nargs = check.__code__.co_argcount
     judge.LAST["verdict"] = None
     try:
@@ -110,8 +123,8 @@ def judge_cell(ns, grader_name, check_name, records, points, all_or_nothing, log
         return [error_output(f"{short}: the grader could not judge the record of this cell "
                              f"({type(e).__name__}: {student_text(str(e), 100)}).")]
     score = verdict.score(points, all_or_nothing)
-    return [*(kernel_errors if score < points else ()),
-            *verdict_outputs(verdict.text(points, all_or_nothing), score, points)]
+    text = verdict.text(points, all_or_nothing)
+    return verdict_outputs(text + (notes if score < points else ""), score, points)
 
 
 class VerifyHiddenChecks(NbGraderPreprocessor):
@@ -164,12 +177,11 @@ class VerifyHiddenChecks(NbGraderPreprocessor):
                 seen_reference = True
             if not (meta.get("grade") and not meta.get("solution") and cell.cell_type == "code"):
                 continue
-            kernel_errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"
-                             or (o.get("output_type") == "stream" and "[output limit" in o.get("text", ""))]
+            kernel_errors = kernel_trouble(cell)
             calls = check_calls(sources.get(grade_id, ""))
             if not calls:
                 if is_grader_cell(grade_id) or not points.get(grade_id):
-                    cell.outputs = kernel_errors   # the grader's own cells print nothing
+                    cell.outputs = []   # the grader's own cells: nothing of them is shown
                 else:
                     cell.outputs = [error_output(f"graded cell '{grade_id}' calls no hidden "
                                                  f"check: it cannot be scored (instructor: fix "

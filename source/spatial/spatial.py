@@ -32,24 +32,10 @@
 # or a pair `(along H, along W)`. Forward functions return `(out, cache)`; the backward
 # function of the same layer receives that `cache` back and may store in it whatever it needs.
 #
-# **Points (160 in total: part 1 = 100, part 2 = 60)**
+# **Points ({total_points} in total)**: part 1 is sections 1-6, part 2 sections 7-12. Each hidden test
+# groups its cases; a group you pass earns its share of the points.
 #
-# | function | points |
-# |---|---|
-# | `conv2d_forward` | 20 |
-# | `conv2d_backward` | 25 |
-# | `maxpool2d_forward` | 15 |
-# | `maxpool2d_backward` | 20 |
-# | `flatten_forward` | 10 |
-# | `flatten_backward` | 10 |
-# | **part 1 (sections 1-6)** | **100** |
-# | `im2col` | 10 |
-# | `col2im` | 10 |
-# | `conv2d_forward_fast` (values and speed) | 10 |
-# | `conv2d_backward_fast` (values and speed) | 10 |
-# | `cnn_loss` (gradient check of the whole network) | 10 |
-# | `train_cnn` (held-out accuracy of at least 95%) | 10 |
-# | **part 2 (sections 7-12)** | **60** |
+# <!-- points table -->
 #
 # Part 2 makes the convolution fast (im2col: one matrix multiplication) and trains a small CNN on
 # handwritten digits with your layers. Its two fast convolution functions must be vectorised: their
@@ -66,8 +52,47 @@
 #    strides, paddings, ties and integer inputs than the visible tests, so test your code on
 #    your own examples too.
 # 4. **Never modify your inputs** (`x`, `w`, `b`, `dout`) or the `cache` in place; create new
-#    arrays. Integer inputs must give floating-point results.
+#    arrays.
 # 5. Loops over output positions, kernel offsets or filters are perfectly fine; correctness first.
+# 6. Integer inputs: like PyTorch, a forward pass may return integers or floats as long as the
+#    values are exact; a gradient must never be truncated: build gradient buffers as float
+#    (np.zeros(x.shape)), not np.zeros_like(x) of an integer x.
+# 7. Each section explains how to derive its function. When you are stuck, open the hints below it
+#    one at a time (**Hint 1**, then **Hint 2**, then **The loop**): try on your own first.
+# 8. Only numpy (and matplotlib for the plots) is available when your notebook is graded;
+#    `requirements-student.txt` next to this notebook lists what to install.
+
+# %% nbgrader={"grade": false, "grade_id": "check_environment", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Run this cell first: it checks that the packages this notebook needs are installed
+# (requirements-student.txt, next to this notebook, lists them with their versions).
+import importlib.metadata
+import importlib.util
+
+for _package in ("numpy", "matplotlib"):
+    if importlib.util.find_spec(_package) is None:
+        print(f"missing package {_package}: install it with  %pip install -r requirements-student.txt  "
+              "(in a cell of this notebook, or pip in a terminal), then restart the kernel")
+    else:
+        print(f"found {_package} {importlib.metadata.version(_package)}")
+
+
+class visible_tests:
+    """`with visible_tests():` around a visible test: a function you have not written yet is
+    reported in one line instead of a NotImplementedError traceback; other errors show as usual."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if kind is None or not issubclass(kind, NotImplementedError):
+            return False
+        while trace.tb_next is not None:
+            trace = trace.tb_next
+        name = trace.tb_frame.f_code.co_name
+        what = name if name.isidentifier() else "a function this cell needs"
+        print(f"{what} is not implemented yet (delete the raise line and write your code)")
+        return True
+
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import numpy as np
@@ -113,7 +138,7 @@ def expect_close(name, got, expected, hint, atol=1e-8):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 1. Convolution: forward pass (20 points)
+# ## 1. Convolution: forward pass ({points:conv2d_forward_hidden} points)
 #
 # A convolution layer holds `F` filters. Filter `f` is a small `C x KH x KW` block of weights.
 # It is laid over a `KH x KW` window of the (zero-padded) input, multiplied element-wise with
@@ -169,10 +194,38 @@ def expect_close(name, got, expected, hint, atol=1e-8):
 # * `out[0, 0] = 1 + 1 + 2*2 - 6 = 0`, `out[0, 1] = 1 + 2 + 2*3 - 7 = 2`, `out[0, 2] = 1 + 3 + 8 - 8 = 4`,
 # * `out[1, 0] = 1 + 5 + 12 - 10 = 8`, `out[1, 1] = 1 + 6 + 14 - 11 = 10`, `out[1, 2] = 1 + 7 + 16 - 12 = 12`.
 #
-# So `out = [[0, 2, 4], [8, 10, 12]]` (a float array, although `x` and `w` are integers).
+# So `out = [[0, 2, 4], [8, 10, 12]]` (integer or float: the values are exact either way).
 # With the flipped kernel `[[-1, 0], [2, 1]]` you would get `out[0, 0] = 1 - 1 + 10 + 6 = 16`.
 #
 # **Cache**: store what the backward pass needs, e.g. `(x, w, b, stride, padding)`.
+#
+# <details><summary>Hint 1</summary>
+#
+# Start with the sizes: `sh, sw = _pair(stride)`, `ph, pw = _pair(padding)`, then `Ho`, `Wo` from
+# the formula above. Build `xpad` as a **new** array of zeros of shape `(N, C, H + 2*ph, W +
+# 2*pw)` and copy `x` into its middle: `x` itself never changes.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Fix one output position `(i, j)`. The window `xpad[:, :, i*sh:i*sh+KH, j*sw:j*sw+KW]` has shape
+# `(N, C, KH, KW)`, and filter `w[f]` has shape `(C, KH, KW)`: multiply them (broadcasting) and
+# sum over the last three axes to get `out[:, f, i, j]` for all `N` samples at once.
+#
+# </details>
+#
+# <details><summary>The loop</summary>
+#
+# ```
+# for i in range(Ho):
+#     for j in range(Wo):
+#         window = xpad[:, :, i*sh:i*sh+KH, j*sw:j*sw+KW]          # (N, C, KH, KW)
+#         for f in range(F):
+#             out[:, f, i, j] = (window * w[f]).sum(axis=(1, 2, 3)) + b[f]
+# ```
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv2d_forward(x, w, b, stride=1, padding=0):
@@ -186,16 +239,14 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
         padding: int or (ph, pw) pair: zeros added on both sides of H and of W.
 
     Returns:
-        out: float array, shape (N, F, Ho, Wo) with Ho = (H + 2*ph - KH)//sh + 1 and
+        out: shape (N, F, Ho, Wo) with Ho = (H + 2*ph - KH)//sh + 1 and
              Wo = (W + 2*pw - KW)//sw + 1, where
-             out[n, f, i, j] = b[f] + sum_{c,u,v} w[f, c, u, v] * xpad[n, c, i*sh + u, j*sw + v].
+             out[n, f, i, j] = b[f] + sum_{c,u,v} w[f, c, u, v] * xpad[n, c, i*sh + u, j*sw + v]
+             (xpad: x with ph zero rows above and below, pw zero columns left and right).
+             Integer inputs may give integers or floats, as long as the values are exact.
         cache: anything conv2d_backward needs (e.g. the inputs, stride and padding).
 
-    Hint: `_pair(stride)` returns the pair (sh, sw). Build xpad as a NEW zero array and
-    copy x into its middle.
-    Loop over the output positions (i, j) (and the filters f); the window
-    xpad[:, :, i*sh:i*sh+KH, j*sw:j*sw+KW] has shape (N, C, KH, KW).
-    Do not modify x, w or b.
+    x, w and b are not modified.
     """
     ### BEGIN SOLUTION
     sh, sw = _pair(stride)
@@ -224,38 +275,37 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
 
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d_forward_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shape: 8x8 input, 3x3 kernel, stride 2, padding 1 -> Ho = Wo = (8 + 2 - 3)//2 + 1 = 4
-rng_demo = np.random.default_rng(0)
-x_demo = rng_demo.standard_normal((2, 3, 8, 8))
-w_demo = rng_demo.standard_normal((5, 3, 3, 3))
-b_demo = rng_demo.standard_normal(5)
-out_demo, _ = conv2d_forward(x_demo, w_demo, b_demo, stride=2, padding=1)
-expect_shape("conv2d_forward output (x 2x3x8x8, w 5x3x3x3, stride 2, padding 1)", out_demo,
-             (2, 5, 4, 4), "out has shape (N, F, Ho, Wo) with Ho = (H + 2*ph - KH)//sh + 1 "
-             "(floor division); pad H and W only.")
+with visible_tests():
+    # Shape: 8x8 input, 3x3 kernel, stride 2, padding 1 -> Ho = Wo = (8 + 2 - 3)//2 + 1 = 4
+    rng_demo = np.random.default_rng(0)
+    x_demo = rng_demo.standard_normal((2, 3, 8, 8))
+    w_demo = rng_demo.standard_normal((5, 3, 3, 3))
+    b_demo = rng_demo.standard_normal(5)
+    out_demo, _ = conv2d_forward(x_demo, w_demo, b_demo, stride=2, padding=1)
+    expect_shape("conv2d_forward output (x 2x3x8x8, w 5x3x3x3, stride 2, padding 1)", out_demo,
+                 (2, 5, 4, 4), "out has shape (N, F, Ho, Wo) with Ho = (H + 2*ph - KH)//sh + 1 "
+                 "(floor division); pad H and W only.")
 
-# Hand-worked example from the text above (integer inputs, non-symmetric kernel)
-x_demo = np.array([[[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]]])   # (1, 1, 3, 4)
-w_demo = np.array([[[[1, 2], [0, -1]]]])                               # (1, 1, 2, 2)
-b_demo = np.array([1])
-out_demo, _ = conv2d_forward(x_demo, w_demo, b_demo)
-expect_close("conv2d_forward worked example", out_demo,
-             [[[[0.0, 2.0, 4.0], [8.0, 10.0, 12.0]]]],
-             "cross-correlation without flipping the kernel: "
-             "out[i, j] = b + sum_{u,v} w[u, v] * x[i + u, j + v].")
-assert np.asarray(out_demo).dtype.kind == "f", (
-    f"conv2d_forward: integer inputs must give a float array, got dtype {np.asarray(out_demo).dtype}. "
-    "Likely cause: out allocated with np.zeros_like(x); use np.zeros((N, F, Ho, Wo)).")
-print("conv2d_forward: visible tests passed")
+    # Hand-worked example from the text above (integer inputs, non-symmetric kernel)
+    x_demo = np.array([[[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]]])   # (1, 1, 3, 4)
+    w_demo = np.array([[[[1, 2], [0, -1]]]])                               # (1, 1, 2, 2)
+    b_demo = np.array([1])
+    out_demo, _ = conv2d_forward(x_demo, w_demo, b_demo)
+    expect_close("conv2d_forward worked example", out_demo,
+                 [[[[0.0, 2.0, 4.0], [8.0, 10.0, 12.0]]]],
+                 "cross-correlation without flipping the kernel: "
+                 "out[i, j] = b + sum_{u,v} w[u, v] * x[i + u, j + v].")
+    print("conv2d_forward: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_forward_hidden", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_forward (20 points) run when your notebook is graded.
+# Hidden tests for conv2d_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_forward(conv2d_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 2. Convolution: backward pass (25 points)
+# ## 2. Convolution: backward pass ({points:conv2d_backward_hidden} points)
 #
 # Given `dout = dL/dout` (shape `(N, F, Ho, Wo)`), compute `dx`, `dw`, `db`.
 # Start from the forward formula and look at **one** output number:
@@ -269,26 +319,13 @@ _grader.check_conv2d_forward(conv2d_forward)
 # * w.r.t. `b[f]`: `1`.
 #
 # By the chain rule, `dout[n, f, i, j]` flows back to **every** `xpad` element and **every**
-# weight that produced `out[n, f, i, j]`, multiplied by that partial derivative. Summing over all
-# `n, f, i, j` gives the loop version:
-#
-# ```
-# for every n, f, i, j and every c, u, v:
-#     dxpad[n, c, i*sh+u, j*sw+v] += dout[n, f, i, j] * w[f, c, u, v]
-#     dw[f, c, u, v]              += dout[n, f, i, j] * xpad[n, c, i*sh+u, j*sw+v]
-# db[f] = sum over n, i, j of dout[n, f, i, j]          # db = dout.sum(axis=(0, 2, 3))
-# dx = dxpad[:, :, ph:ph+H, pw:pw+W]                     # crop the padding
-# ```
-#
-# Points that are easy to get wrong:
-#
-# * **`+=`, never `=`.** When the stride is smaller than the kernel, windows overlap and one
-#   input element receives contributions from several windows (and from every filter `f`).
-# * **`dw` sums over the batch**: every sample contributes to the same weights; so does `db`.
-# * **Use the same `w[f, c, u, v]`** (not flipped) that the forward pass used at offset `(u, v)`.
-# * **Crop the padding** so that `dx.shape == x.shape`. Beware `dxpad[:, :, p:-p, p:-p]`: with
-#   `p = 0` this is `0:-0 = 0:0`, an **empty** array. Write `ph:ph + H` instead.
-# * `dout` and the cache are read-only: never write into them (nor into `x`, `w` stored there).
+# weight that produced `out[n, f, i, j]`, multiplied by that partial derivative; an element or a
+# weight that helped produce several output numbers receives the sum of all those contributions.
+# Derive `dx`, `dw` and `db` from this on the worked example below before you write code.
+# `dout` and the cache are read-only: never write into them (nor into `x`, `w` stored there).
+# Integer inputs: like PyTorch, a forward pass may return integers or floats as long as the
+# values are exact; a gradient must never be truncated: build gradient buffers as float
+# (np.zeros(x.shape)), not np.zeros_like(x) of an integer x.
 #
 # **Worked example** (the visible test below): one sample/channel/filter, stride 1, no padding,
 #
@@ -303,6 +340,38 @@ _grader.check_conv2d_forward(conv2d_forward)
 #   `dx = [[1, 2, 0], [3, 4+2, 4], [0, 6, 8]] = [[1, 2, 0], [3, 6, 4], [0, 6, 8]]`.
 # * `dw[u, v] = 1*x[u, v] + 2*x[1+u, 1+v]`: `dw = [[1+10, 2+12], [4+16, 5+18]] = [[11, 14], [20, 23]]`.
 # * `db = 1 + 0 + 0 + 2 = [3]`.
+#
+# <details><summary>Hint 1</summary>
+#
+# Which output numbers did one input element help produce? When the stride is smaller than the
+# kernel, windows overlap: an element gets contributions from several windows (and from every
+# filter `f`), so gradients are **added** (`+=`, never `=`). Every sample uses the same weights,
+# so `dw` and `db` sum over the batch too; `db[f]` is the sum of `dout[:, f]`.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Accumulate into **new** float arrays of zeros: `dxpad` with the *padded* shape, `dw` with `w`'s
+# shape. At the end crop the padding so that `dx.shape == x.shape`: `dxpad[:, :, ph:ph + H, pw:pw
+# + W]`. Beware `dxpad[:, :, p:-p, p:-p]`: with `p = 0` it is `0:-0 = 0:0`, an **empty** array.
+# Use the same `w[f, c, u, v]` (not flipped) as the forward pass at offset `(u, v)`.
+#
+# </details>
+#
+# <details><summary>The loop</summary>
+#
+# ```
+# for every n, f, i, j and every c, u, v:
+#     dxpad[n, c, i*sh+u, j*sw+v] += dout[n, f, i, j] * w[f, c, u, v]
+#     dw[f, c, u, v]              += dout[n, f, i, j] * xpad[n, c, i*sh+u, j*sw+v]
+# db[f] = sum over n, i, j of dout[n, f, i, j]
+# dx = dxpad[:, :, ph:ph+H, pw:pw+W]
+# ```
+# Vectorise the inner `n, c, u, v` part like the forward pass: for one `(i, j)` and `f`,
+# `dout[:, f, i, j]` has shape `(N,)` and the window `(N, C, KH, KW)`.
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv2d_backward(dout, cache):
@@ -313,16 +382,11 @@ def conv2d_backward(dout, cache):
         cache: the cache returned by conv2d_forward (use it only as you stored it).
 
     Returns:
-        dx: shape (N, C, H, W), the same as x (padding cropped off).
-        dw: shape (F, C, KH, KW).
-        db: shape (F,), db = dout.sum(axis=(0, 2, 3)).
-        where, for every n, f, i, j, c, u, v:
-            dxpad[n, c, i*sh+u, j*sw+v] += dout[n, f, i, j] * w[f, c, u, v]
-            dw[f, c, u, v]              += dout[n, f, i, j] * xpad[n, c, i*sh+u, j*sw+v]
+        dx: dL/dx, shape (N, C, H, W), the same as x (float, never truncated).
+        dw: dL/dw, shape (F, C, KH, KW).
+        db: dL/db, shape (F,).
 
-    Hint: loop over (i, j) (and f) as in the forward pass, accumulate with += into NEW
-    float arrays (np.zeros), then crop dx = dxpad[:, :, ph:ph+H, pw:pw+W] (not p:-p).
-    Do not modify dout or the cache.
+    dout and the cache are not modified.
     """
     ### BEGIN SOLUTION
     x, w, b, stride, padding = cache
@@ -354,42 +418,44 @@ def conv2d_backward(dout, cache):
 
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d_backward_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shape: with padding 1 the gradient must be cropped back to x's shape
-rng_demo = np.random.default_rng(1)
-x_demo = rng_demo.standard_normal((2, 3, 6, 5))
-w_demo = rng_demo.standard_normal((4, 3, 3, 2))
-b_demo = rng_demo.standard_normal(4)
-out_demo, cache_demo = conv2d_forward(x_demo, w_demo, b_demo, stride=1, padding=1)
-dx_demo, dw_demo, db_demo = conv2d_backward(rng_demo.standard_normal(out_demo.shape), cache_demo)
-expect_shape("conv2d_backward dx", dx_demo, x_demo.shape,
-             "dx must have x's shape: crop the padding with dxpad[:, :, ph:ph+H, pw:pw+W].")
-expect_shape("conv2d_backward dw", dw_demo, w_demo.shape, "dw has w's shape (F, C, KH, KW).")
-expect_shape("conv2d_backward db", db_demo, b_demo.shape, "db = dout.sum(axis=(0, 2, 3)).")
+with visible_tests():
+    # Shape: with padding 1 the gradient must be cropped back to x's shape
+    rng_demo = np.random.default_rng(1)
+    x_demo = rng_demo.standard_normal((2, 3, 6, 5))
+    w_demo = rng_demo.standard_normal((4, 3, 3, 2))
+    b_demo = rng_demo.standard_normal(4)
+    out_demo, cache_demo = conv2d_forward(x_demo, w_demo, b_demo, stride=1, padding=1)
+    dx_demo, dw_demo, db_demo = conv2d_backward(rng_demo.standard_normal(out_demo.shape), cache_demo)
+    expect_shape("conv2d_backward dx", dx_demo, x_demo.shape,
+                 "dx must have x's shape: crop the padding with dxpad[:, :, ph:ph+H, pw:pw+W].")
+    expect_shape("conv2d_backward dw", dw_demo, w_demo.shape, "dw has w's shape (F, C, KH, KW).")
+    expect_shape("conv2d_backward db", db_demo, b_demo.shape, "db = dout.sum(axis=(0, 2, 3)).")
 
-# Hand-worked example from the text above (no padding, overlapping windows)
-x_demo = np.array([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]])
-w_demo = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
-b_demo = np.array([0.0])
-_, cache_demo = conv2d_forward(x_demo, w_demo, b_demo)
-dx_demo, dw_demo, db_demo = conv2d_backward(np.array([[[[1.0, 0.0], [0.0, 2.0]]]]), cache_demo)
-expect_close("conv2d_backward dx (worked example)", dx_demo,
-             [[[[1.0, 2.0, 0.0], [3.0, 6.0, 4.0], [0.0, 6.0, 8.0]]]],
-             "dxpad[i+u, j+v] += dout[i, j] * w[u, v] with += (the centre gets 4 + 2); "
-             "with padding 0 do not crop with p:-p (empty).")
-expect_close("conv2d_backward dw (worked example)", dw_demo, [[[[11.0, 14.0], [20.0, 23.0]]]],
-             "dw[u, v] += dout[i, j] * xpad[i+u, j+v], summed over all (i, j) and samples.")
-expect_close("conv2d_backward db (worked example)", db_demo, [3.0],
-             "db = dout.sum(axis=(0, 2, 3)).")
-print("conv2d_backward: visible tests passed")
+    # Hand-worked example from the text above (no padding, overlapping windows)
+    x_demo = np.array([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]])
+    w_demo = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    b_demo = np.array([0.0])
+    _, cache_demo = conv2d_forward(x_demo, w_demo, b_demo)
+    dx_demo, dw_demo, db_demo = conv2d_backward(np.array([[[[1.0, 0.0], [0.0, 2.0]]]]), cache_demo)
+    expect_close("conv2d_backward dx (worked example)", dx_demo,
+                 [[[[1.0, 2.0, 0.0], [3.0, 6.0, 4.0], [0.0, 6.0, 8.0]]]],
+                 "dxpad[i+u, j+v] += dout[i, j] * w[u, v] with += (the centre gets 4 + 2); "
+                 "with padding 0 do not crop with p:-p (empty).")
+    expect_close("conv2d_backward dw (worked example)", dw_demo, [[[[11.0, 14.0], [20.0, 23.0]]]],
+                 "dw[u, v] += dout[i, j] * xpad[i+u, j+v], summed over all (i, j) and samples.")
+    expect_close("conv2d_backward db (worked example)", db_demo, [3.0],
+                 "db = dout.sum(axis=(0, 2, 3)).")
+    print("conv2d_backward: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_backward_hidden", "locked": true, "points": 25, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_backward (25 points) run when your notebook is graded.
+# Hidden tests for conv2d_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_backward(conv2d_forward, conv2d_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 3. Max pooling: forward pass (15 points)
+# ## 3. Max pooling: forward pass ({points:maxpool2d_forward_hidden} points)
 #
 # Max pooling keeps the largest value of every `kh x kw` window, for each sample and each
 # channel separately (channels are **not** mixed, `C` stays `C`); it has no weights:
@@ -403,7 +469,9 @@ _grader.check_conv2d_backward(conv2d_forward, conv2d_backward)
 #   kernel 2, stride 2, `Ho = (5 - 2)//2 + 1 = 2`; windows cover rows 0-3 and columns 0-3,
 #   and row 4 / column 4 never reach the output.
 # * `kernel_size=(2, 3)`, `stride=(1, 2)` mean 2 rows x 3 columns, stepping 1 row / 2 columns.
-# * The result is a float array, also for integer `x`.
+# * Integer inputs: like PyTorch, a forward pass may return integers or floats as long as the
+#   values are exact; a gradient must never be truncated: build gradient buffers as float
+#   (np.zeros(x.shape)), not np.zeros_like(x) of an integer x.
 #
 # **Worked example** (the visible test below), kernel 2, default stride 2:
 #
@@ -416,6 +484,31 @@ _grader.check_conv2d_backward(conv2d_forward, conv2d_backward)
 # ```
 #
 # **Cache**: the backward pass needs `x`, the kernel size and the stride.
+#
+# <details><summary>Hint 1</summary>
+#
+# `kh, kw = _pair(kernel_size)`; the stride is the kernel size when `stride is None`, else
+# `_pair(stride)`. Compute `Ho`, `Wo` first; build `out` as a new array.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# For one output position `(i, j)` the window `x[:, :, i*sh:i*sh+kh, j*sw:j*sw+kw]` has shape
+# `(N, C, kh, kw)`; its maximum over the last two axes, `.max(axis=(2, 3))`, is `out[:, :, i, j]`
+# for every sample and channel at once.
+#
+# </details>
+#
+# <details><summary>The loop</summary>
+#
+# ```
+# for i in range(Ho):
+#     for j in range(Wo):
+#         out[:, :, i, j] = x[:, :, i*sh:i*sh+kh, j*sw:j*sw+kw].max(axis=(2, 3))
+# ```
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "maxpool2d_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def maxpool2d_forward(x, kernel_size, stride=None):
@@ -427,13 +520,12 @@ def maxpool2d_forward(x, kernel_size, stride=None):
         stride: int or (sh, sw) pair, or None (the default) meaning stride = kernel_size.
 
     Returns:
-        out: float array, shape (N, C, Ho, Wo) with Ho = (H - kh)//sh + 1 and
-             Wo = (W - kw)//sw + 1, out[n, c, i, j] = max of x[n, c, i*sh:i*sh+kh, j*sw:j*sw+kw].
+        out: shape (N, C, Ho, Wo) with Ho = (H - kh)//sh + 1 and Wo = (W - kw)//sw + 1,
+             out[n, c, i, j] = max of x[n, c, i*sh:i*sh+kh, j*sw:j*sw+kw]. Integer inputs may
+             give integers or floats, as long as the values are exact.
         cache: anything maxpool2d_backward needs.
 
-    Hint: `_pair(kernel_size)` returns (kh, kw); for the stride use kernel_size when stride is None.
-    Loop over (i, j); window.max(axis=(2, 3)) handles all n and c at once.
-    Do not modify x.
+    x is not modified.
     """
     ### BEGIN SOLUTION
     kh, kw = _pair(kernel_size)
@@ -454,57 +546,47 @@ def maxpool2d_forward(x, kernel_size, stride=None):
 
 
 # %% nbgrader={"grade": false, "grade_id": "maxpool2d_forward_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shapes: 5x7 input, kernel 3, stride 2 -> (5-3)//2+1 = 2, (7-3)//2+1 = 3;
-#         5x5 input, kernel 2, default stride 2 -> 2x2 (last row and column dropped)
-x_demo = np.random.default_rng(2).standard_normal((2, 3, 5, 7))
-out_demo, _ = maxpool2d_forward(x_demo, 3, stride=2)
-expect_shape("maxpool2d_forward output (x 2x3x5x7, kernel 3, stride 2)", out_demo, (2, 3, 2, 3),
-             "Ho = (H - kh)//sh + 1 (floor); the stride is not always the kernel size.")
-out_demo, _ = maxpool2d_forward(x_demo[:, :, :, :5], 2)
-expect_shape("maxpool2d_forward output (x 2x3x5x5, kernel 2, default stride)", out_demo,
-             (2, 3, 2, 2), "stride=None means stride = kernel_size; floor division drops row 4.")
+with visible_tests():
+    # Shapes: 5x7 input, kernel 3, stride 2 -> (5-3)//2+1 = 2, (7-3)//2+1 = 3;
+    #         5x5 input, kernel 2, default stride 2 -> 2x2 (last row and column dropped)
+    x_demo = np.random.default_rng(2).standard_normal((2, 3, 5, 7))
+    out_demo, _ = maxpool2d_forward(x_demo, 3, stride=2)
+    expect_shape("maxpool2d_forward output (x 2x3x5x7, kernel 3, stride 2)", out_demo, (2, 3, 2, 3),
+                 "Ho = (H - kh)//sh + 1 (floor); the stride is not always the kernel size.")
+    out_demo, _ = maxpool2d_forward(x_demo[:, :, :, :5], 2)
+    expect_shape("maxpool2d_forward output (x 2x3x5x5, kernel 2, default stride)", out_demo,
+                 (2, 3, 2, 2), "stride=None means stride = kernel_size; floor division drops row 4.")
 
-# Hand-worked example from the text above (integer input)
-x_demo = np.array([[[[1, 3, 2, 0], [4, 2, 1, 5], [0, 1, 7, 2], [3, 3, 6, 6]]]])
-out_demo, _ = maxpool2d_forward(x_demo, 2)
-expect_close("maxpool2d_forward worked example", out_demo, [[[[4.0, 5.0], [3.0, 7.0]]]],
-             "out[i, j] = max of the 2x2 window starting at (i*2, j*2).")
-assert np.asarray(out_demo).dtype.kind == "f", (
-    f"maxpool2d_forward: integer input must give a float array, got dtype {np.asarray(out_demo).dtype}. "
-    "Likely cause: out allocated with np.zeros_like(x); use np.zeros((N, C, Ho, Wo)).")
-print("maxpool2d_forward: visible tests passed")
+    # Hand-worked example from the text above (integer input)
+    x_demo = np.array([[[[1, 3, 2, 0], [4, 2, 1, 5], [0, 1, 7, 2], [3, 3, 6, 6]]]])
+    out_demo, _ = maxpool2d_forward(x_demo, 2)
+    expect_close("maxpool2d_forward worked example", out_demo, [[[[4.0, 5.0], [3.0, 7.0]]]],
+                 "out[i, j] = max of the 2x2 window starting at (i*2, j*2).")
+    print("maxpool2d_forward: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "maxpool2d_forward_hidden", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for maxpool2d_forward (15 points) run when your notebook is graded.
+# Hidden tests for maxpool2d_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_maxpool2d_forward(maxpool2d_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 4. Max pooling: backward pass (20 points)
+# ## 4. Max pooling: backward pass ({points:maxpool2d_backward_hidden} points)
 #
 # `out[n, c, i, j]` equals one element of its window, the maximum; the other elements do not
-# influence it. So its derivative is 1 for that element and 0 for all others, and the chain
-# rule **routes** `dout[n, c, i, j]` to the position of the maximum:
-#
-# ```
-# for every n, c, i, j:
-#     window = x[n, c, i*sh:i*sh+kh, j*sw:j*sw+kw]
-#     u, v = position of the FIRST maximum of window (row-major)
-#     dx[n, c, i*sh+u, j*sw+v] += dout[n, c, i, j]
-# ```
+# influence it. Write down the partial derivative of `out[n, c, i, j]` with respect to each
+# element of its window, and apply the chain rule as in section 2: where does `dout[n, c, i, j]`
+# go?
 #
 # * **Ties** (several elements equal to the maximum, common with integer or ReLU inputs): the
 #   **whole** gradient goes to the **first** maximum in row-major order (top row first, left to
-#   right), as in PyTorch. `np.argmax(window)` returns exactly that flat index `k`; then
-#   `u, v = divmod(k, kw)`. A window `[[1, 1], [1, 1]]` with `dout = g` gives `[[g, 0], [0, 0]]`.
+#   right), as in PyTorch. A window `[[1, 1], [1, 1]]` with `dout = g` gives `[[g, 0], [0, 0]]`.
 #   Splitting `g` among the ties, or giving every tie the full `g`, is wrong here.
-# * Take the argmax **per sample and per channel**, never over a whole `(N, C, kh, kw)` block.
-# * **Overlapping windows** (stride < kernel): one element can be the maximum of several
-#   windows, so gradients accumulate with `+=`.
 # * Rows/columns dropped by the floor in the output size get gradient **0**.
-# * `dx` is a **float** array with `x`'s shape, also when `x` is an integer array:
-#   `np.zeros_like(x)` would be an integer array and silently truncate `0.75` to `0`.
+# * Integer inputs: like PyTorch, a forward pass may return integers or floats as long as the
+#   values are exact; a gradient must never be truncated: build gradient buffers as float
+#   (np.zeros(x.shape)), not np.zeros_like(x) of an integer x.
 #
 # **Worked example** (the visible test below), kernel 2 (stride 2), integer `x`:
 #
@@ -516,6 +598,34 @@ _grader.check_maxpool2d_forward(maxpool2d_forward)
 # The left window is all 1s: the first one, `x[0, 0]`, gets `0.5`. The right window
 # `[[0, 2], [2, 1]]` has two 2s; the first in row-major order is at `(0, 1)` of the window,
 # i.e. `x[0, 3]`, which gets `0.25`.
+#
+# <details><summary>Hint 1</summary>
+#
+# The derivative is 1 for the position of the maximum and 0 elsewhere: the chain rule **routes**
+# `dout[n, c, i, j]` to that one position. With overlapping windows (stride < kernel) one element
+# can be the maximum of several windows: add (`+=`). Find the maximum **per sample and per
+# channel**, never over a whole `(N, C, kh, kw)` block.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `np.argmax(window)` of a 2-D window returns the flat index `k` of its **first** maximum in
+# row-major order, exactly the tie rule; `u, v = divmod(k, kw)` turns it into the row and column
+# inside the window. Start from `dx = np.zeros(x.shape)` (float).
+#
+# </details>
+#
+# <details><summary>The loop</summary>
+#
+# ```
+# for every n, c, i, j:
+#     window = x[n, c, i*sh:i*sh+kh, j*sw:j*sw+kw]
+#     u, v = divmod(np.argmax(window), kw)          # the FIRST maximum (row-major)
+#     dx[n, c, i*sh+u, j*sw+v] += dout[n, c, i, j]
+# ```
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "maxpool2d_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def maxpool2d_backward(dout, cache):
@@ -526,13 +636,11 @@ def maxpool2d_backward(dout, cache):
         cache: the cache returned by maxpool2d_forward.
 
     Returns:
-        dx: float array with x's shape (N, C, H, W): each dout[n, c, i, j] is added to the
-            position of the FIRST maximum (row-major) of window (i, j) of x[n, c];
-            all other positions (and dropped rows/columns) receive 0.
+        dx: dL/dx, float, with x's shape (N, C, H, W). With ties, the whole gradient of a
+            window goes to its FIRST maximum in row-major order (as in PyTorch); elements in
+            no window (dropped rows/columns) get 0.
 
-    Hint: dx = np.zeros(x.shape) (float). For each n, c, i, j:
-    k = np.argmax(window); u, v = divmod(k, kw); dx[n, c, i*sh+u, j*sw+v] += dout[n, c, i, j].
-    Do not modify dout or the cache.
+    dout and the cache are not modified.
     """
     ### BEGIN SOLUTION
     x, kernel_size, stride = cache
@@ -558,31 +666,33 @@ def maxpool2d_backward(dout, cache):
 
 
 # %% nbgrader={"grade": false, "grade_id": "maxpool2d_backward_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shape: dx has x's shape, also when the last row/column is dropped (5x5, kernel 2)
-x_demo = np.random.default_rng(3).standard_normal((2, 3, 5, 5))
-out_demo, cache_demo = maxpool2d_forward(x_demo, 2)
-dx_demo = maxpool2d_backward(np.ones_like(out_demo), cache_demo)
-expect_shape("maxpool2d_backward dx", dx_demo, x_demo.shape,
-             "dx = np.zeros(x.shape); dropped rows/columns simply keep 0.")
+with visible_tests():
+    # Shape: dx has x's shape, also when the last row/column is dropped (5x5, kernel 2)
+    x_demo = np.random.default_rng(3).standard_normal((2, 3, 5, 5))
+    out_demo, cache_demo = maxpool2d_forward(x_demo, 2)
+    dx_demo = maxpool2d_backward(np.ones_like(out_demo), cache_demo)
+    expect_shape("maxpool2d_backward dx", dx_demo, x_demo.shape,
+                 "dx = np.zeros(x.shape); dropped rows/columns simply keep 0.")
 
-# Hand-worked example from the text above (integer input with ties, fractional dout)
-x_demo = np.array([[[[1, 1, 0, 2], [1, 1, 2, 1]]]])
-_, cache_demo = maxpool2d_forward(x_demo, 2)
-dx_demo = maxpool2d_backward(np.array([[[[0.5, 0.25]]]]), cache_demo)
-expect_close("maxpool2d_backward worked example", dx_demo,
-             [[[[0.5, 0.0, 0.0, 0.25], [0.0, 0.0, 0.0, 0.0]]]],
-             "the whole gradient goes to the FIRST maximum (row-major) of each window; "
-             "dx must be a float array (np.zeros(x.shape), not np.zeros_like(x)).")
-print("maxpool2d_backward: visible tests passed")
+    # Hand-worked example from the text above (integer input with ties, fractional dout)
+    x_demo = np.array([[[[1, 1, 0, 2], [1, 1, 2, 1]]]])
+    _, cache_demo = maxpool2d_forward(x_demo, 2)
+    dx_demo = maxpool2d_backward(np.array([[[[0.5, 0.25]]]]), cache_demo)
+    expect_close("maxpool2d_backward worked example", dx_demo,
+                 [[[[0.5, 0.0, 0.0, 0.25], [0.0, 0.0, 0.0, 0.0]]]],
+                 "the whole gradient goes to the FIRST maximum (row-major) of each window; "
+                 "dx must be a float array (np.zeros(x.shape), not np.zeros_like(x)).")
+    print("maxpool2d_backward: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "maxpool2d_backward_hidden", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for maxpool2d_backward (20 points) run when your notebook is graded.
+# Hidden tests for maxpool2d_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_maxpool2d_backward(maxpool2d_forward, maxpool2d_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5. Flatten: forward pass (10 points)
+# ## 5. Flatten: forward pass ({points:flatten_forward_hidden} points)
 #
 # A dense layer expects one vector per sample, so the feature maps `(N, C, H, W)` become a
 # matrix `(N, D)` with `D = C*H*W`, in **C order** (channel, then row, then column; the last
@@ -590,12 +700,8 @@ _grader.check_maxpool2d_backward(maxpool2d_forward, maxpool2d_backward)
 #
 # $$\text{out}[n,\;(c\cdot H + h)\cdot W + w] = x[n, c, h, w]$$
 #
-# In NumPy this is `x.reshape(N, -1)` (NumPy's default order is C order). Traps:
-#
-# * `x.reshape(-1)` or `x.ravel()` loses the batch axis; `np.squeeze` turns `N = 1` into a
-#   vector: `N = 1` must stay a `(1, D)` matrix.
-# * Transposing to NHWC first (`x.transpose(0, 2, 3, 1)`) interleaves the channels: same
-#   shape, wrong order.
+# `N = 1` must stay a `(1, D)` matrix, and the order matters: flattening in NHWC order
+# (channel last) gives the same shape with the channels interleaved, i.e. wrong numbers.
 #
 # **Worked example** (the visible test below): `x = np.arange(12).reshape(1, 2, 2, 3)`, i.e.
 # channel 0 = `[[0, 1, 2], [3, 4, 5]]`, channel 1 = `[[6, 7, 8], [9, 10, 11]]`, gives
@@ -603,6 +709,27 @@ _grader.check_maxpool2d_backward(maxpool2d_forward, maxpool2d_backward)
 # NHWC order would give `[[0, 6, 1, 7, 2, 8, ...]]`.
 #
 # **Cache**: the backward pass only needs `x.shape`.
+#
+# <details><summary>Hint 1</summary>
+#
+# NumPy's `reshape` reads and writes elements in C order (last index fastest) by default, which
+# is exactly the order above. It returns a new view; `x.shape = ...` would change the caller's
+# array.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Keep the batch axis: `x.reshape(-1)`, `x.ravel()` and `np.squeeze` lose it (or lose it when `N
+# = 1`). `-1` in a shape means "whatever size is left".
+#
+# </details>
+#
+# <details><summary>The code</summary>
+#
+# `out = x.reshape(x.shape[0], -1)` and `cache = x.shape`.
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "flatten_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def flatten_forward(x):
@@ -615,7 +742,7 @@ def flatten_forward(x):
         out: shape (N, C*H*W), out[n, (c*H + h)*W + w] = x[n, c, h, w]; N = 1 gives (1, D).
         cache: what flatten_backward needs (x's shape).
 
-    Hint: one reshape that keeps the batch axis. Do not modify x (no x.shape = ...).
+    x is not modified.
     """
     ### BEGIN SOLUTION
     out = x.reshape(x.shape[0], -1)
@@ -625,36 +752,57 @@ def flatten_forward(x):
 
 
 # %% nbgrader={"grade": false, "grade_id": "flatten_forward_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shape: (2, 3, 4, 5) -> (2, 60)
-out_demo, _ = flatten_forward(np.zeros((2, 3, 4, 5)))
-expect_shape("flatten_forward output (x 2x3x4x5)", out_demo, (2, 60),
-             "keep the batch axis: reshape to (N, C*H*W), not reshape(-1).")
+with visible_tests():
+    # Shape: (2, 3, 4, 5) -> (2, 60)
+    out_demo, _ = flatten_forward(np.zeros((2, 3, 4, 5)))
+    expect_shape("flatten_forward output (x 2x3x4x5)", out_demo, (2, 60),
+                 "keep the batch axis: reshape to (N, C*H*W), not reshape(-1).")
 
-# Hand-worked example from the text above
-out_demo, _ = flatten_forward(np.arange(12).reshape(1, 2, 2, 3))
-expect_close("flatten_forward worked example", out_demo,
-             [[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]],
-             "C order (channel, row, column) with the batch axis kept: x.reshape(N, -1); "
-             "no NHWC transpose, no squeeze.")
-print("flatten_forward: visible tests passed")
+    # Hand-worked example from the text above
+    out_demo, _ = flatten_forward(np.arange(12).reshape(1, 2, 2, 3))
+    expect_close("flatten_forward worked example", out_demo,
+                 [[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]],
+                 "C order (channel, row, column) with the batch axis kept: x.reshape(N, -1); "
+                 "no NHWC transpose, no squeeze.")
+    print("flatten_forward: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "flatten_forward_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for flatten_forward (10 points) run when your notebook is graded.
+# Hidden tests for flatten_forward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_flatten_forward(flatten_forward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 6. Flatten: backward pass (10 points)
+# ## 6. Flatten: backward pass ({points:flatten_backward_hidden} points)
 #
 # Flatten only moves numbers around: `out[n, (c*H + h)*W + w]` **is** `x[n, c, h, w]`. So the
-# gradient of `x[n, c, h, w]` is `dout[n, (c*H + h)*W + w]`, i.e. `dout` reshaped back to `x`'s
-# shape **in the same C order**: `dx = dout.reshape(x_shape)`, with `x_shape` taken from the
-# cache. Returning `dout` unchanged (shape `(N, D)`) breaks the layer below, which expects
-# `(N, C, H, W)`. Do not reshape `dout` in place (`dout.shape = ...` changes the caller's array).
+# partial derivative of `out[n, k]` with respect to `x[n, c, h, w]` is 1 when `k = (c*H + h)*W + w`
+# and 0 otherwise: what does the chain rule make of `dx[n, c, h, w]`? Returning `dout` unchanged
+# (shape `(N, D)`) breaks the layer below, which expects `(N, C, H, W)`.
 #
 # **Worked example** (the visible test below): for `x` of shape `(1, 2, 2, 3)` and
 # `dout = [[0, 1, 2, ..., 11]]`, `dx = [[[[0, 1, 2], [3, 4, 5]], [[6, 7, 8], [9, 10, 11]]]]`.
+#
+# <details><summary>Hint 1</summary>
+#
+# `dx[n, c, h, w] = dout[n, (c*H + h)*W + w]`: the same C order as the forward pass, read
+# backwards. `x`'s shape is in the cache.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Undoing a reshape is a reshape. Do not reshape `dout` in place (`dout.shape = ...` changes the
+# caller's array).
+#
+# </details>
+#
+# <details><summary>The code</summary>
+#
+# `dx = dout.reshape(x_shape)` with `x_shape = cache`.
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "flatten_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def flatten_backward(dout, cache):
@@ -667,7 +815,7 @@ def flatten_backward(dout, cache):
     Returns:
         dx: shape (N, C, H, W) (x's shape), dx[n, c, h, w] = dout[n, (c*H + h)*W + w].
 
-    Hint: reshape in the same (C) order as the forward pass. Do not modify dout.
+    dout is not modified.
     """
     ### BEGIN SOLUTION
     dx = dout.reshape(cache)
@@ -676,28 +824,30 @@ def flatten_backward(dout, cache):
 
 
 # %% nbgrader={"grade": false, "grade_id": "flatten_backward_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shape: dx has x's shape
-out_demo, cache_demo = flatten_forward(np.zeros((2, 3, 4, 5)))
-dx_demo = flatten_backward(np.ones((2, 60)), cache_demo)
-expect_shape("flatten_backward dx (x 2x3x4x5)", dx_demo, (2, 3, 4, 5),
-             "reshape dout back to x's shape, stored in the cache.")
+with visible_tests():
+    # Shape: dx has x's shape
+    out_demo, cache_demo = flatten_forward(np.zeros((2, 3, 4, 5)))
+    dx_demo = flatten_backward(np.ones((2, 60)), cache_demo)
+    expect_shape("flatten_backward dx (x 2x3x4x5)", dx_demo, (2, 3, 4, 5),
+                 "reshape dout back to x's shape, stored in the cache.")
 
-# Hand-worked example from the text above
-_, cache_demo = flatten_forward(np.zeros((1, 2, 2, 3)))
-dx_demo = flatten_backward(np.arange(12.0).reshape(1, 12), cache_demo)
-expect_close("flatten_backward worked example", dx_demo,
-             [[[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], [[6.0, 7.0, 8.0], [9.0, 10.0, 11.0]]]],
-             "dx = dout.reshape(x_shape) in C order (no transpose).")
-print("flatten_backward: visible tests passed")
+    # Hand-worked example from the text above
+    _, cache_demo = flatten_forward(np.zeros((1, 2, 2, 3)))
+    dx_demo = flatten_backward(np.arange(12.0).reshape(1, 12), cache_demo)
+    expect_close("flatten_backward worked example", dx_demo,
+                 [[[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], [[6.0, 7.0, 8.0], [9.0, 10.0, 11.0]]]],
+                 "dx = dout.reshape(x_shape) in C order (no transpose).")
+    print("flatten_backward: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "flatten_backward_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for flatten_backward (10 points) run when your notebook is graded.
+# Hidden tests for flatten_backward ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_flatten_backward(flatten_forward, flatten_backward)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# # Part 2: fast convolution (im2col) and a CNN that learns (60 points)
+# # Part 2: fast convolution (im2col) and a CNN that learns ({points:im2col_hidden+col2im_hidden+conv2d_forward_fast_hidden+conv2d_backward_fast_hidden+cnn_gradient_hidden+cnn_accuracy_hidden} points)
 #
 # Your part-1 `conv2d_forward` runs a Python loop over every output position (and filter). Each
 # iteration does very little arithmetic, so almost all the time goes into the Python
@@ -803,7 +953,7 @@ except ValueError as err:
     print("writing into the read-only view is refused:", err)
 
 # %% [markdown]
-# ## 8. im2col: every window becomes one row (10 points)
+# ## 8. im2col: every window becomes one row ({points:im2col_hidden} points)
 #
 # `im2col` ("image to columns") copies the windows into a 2-D matrix `cols`:
 #
@@ -815,9 +965,7 @@ except ValueError as err:
 #
 # `cols` has shape `(N*Ho*Wo, C*KH*KW)`. The column order is exactly the order of the numbers of
 # one filter flattened in C order, `w.reshape(F, -1)[f]`; that is what makes the matrix product of
-# section 10 right. With the `(N, Ho, Wo, C, KH, KW)` view of section 7, `im2col` is one line more:
-# `windows.reshape(N*Ho*Wo, C*KH*KW)`. That reshape **copies** (overlapping windows cannot be
-# described by the strides of a 2-D array), and it is the only copy.
+# section 10 right.
 #
 # **Worked example** (visible test). `x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]` (N = C = 1),
 # kernel 2, stride 1, no padding: `Ho = Wo = 2`, four windows, each read row by row:
@@ -843,6 +991,33 @@ except ValueError as err:
 # `32 * 32 * 32 * 16 * 3 * 3 * 8 = 37,748,736` bytes, about **37.7 MB**, for an input `x` of
 # `32 * 16 * 32 * 32 * 8` bytes = 4.2 MB (9 times less). That is the price of the speed; real
 # libraries process big batches in chunks or use other algorithms.
+#
+# <details><summary>Hint 1</summary>
+#
+# Section 7 built the 6-D view `(N, Ho, Wo, C, KH, KW)` of all windows without copying anything:
+# element `[n, i, j, c, u, v]` is `xpad[n, c, i*sh + u, j*sw + v]`. Pad into a **new** float
+# array first.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# From that view `im2col` is one reshape to `(N*Ho*Wo, C*KH*KW)`: C order puts `(n, i, j)` in the
+# rows and `(c, kh, kw)` in the columns. That reshape **copies** (overlapping windows cannot be
+# described by the strides of a 2-D array), and it is the only copy.
+#
+# </details>
+#
+# <details><summary>The code</summary>
+#
+# ```
+# sN, sC, sH, sW = xpad.strides
+# windows = np.lib.stride_tricks.as_strided(
+#     xpad, (N, Ho, Wo, C, KH, KW), (sN, sh*sH, sw*sW, sC, sH, sW), writeable=False)
+# cols = windows.reshape(N*Ho*Wo, C*KH*KW)
+# ```
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "im2col", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def im2col(x, kernel_size, stride=1, padding=0):
@@ -855,16 +1030,12 @@ def im2col(x, kernel_size, stride=1, padding=0):
         padding: int or (ph, pw) pair: zeros added on both sides of H and of W.
 
     Returns:
-        cols: float array, shape (N*Ho*Wo, C*KH*KW), with Ho = (H + 2*ph - KH)//sh + 1,
+        cols: shape (N*Ho*Wo, C*KH*KW), with Ho = (H + 2*ph - KH)//sh + 1,
               Wo = (W + 2*pw - KW)//sw + 1 and
               cols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v] = xpad[n, c, i*sh + u, j*sw + v]
               (rows in (n, i, j) order, columns in (c, kh, kw) order, like w.reshape(F, -1)).
 
-    Hint: pad into a NEW float array, then
-    np.lib.stride_tricks.as_strided(xpad, (N, Ho, Wo, C, KH, KW),
-    (sN, sh*sH, sw*sW, sC, sH, sW), writeable=False) (shape, then strides) with
-    sN, sC, sH, sW = xpad.strides, and one reshape. No Python loop is needed.
-    Do not modify x.
+    x is not modified; no Python loop is needed.
     """
     ### BEGIN SOLUTION
     KH, KW = _pair(kernel_size)
@@ -886,62 +1057,59 @@ def im2col(x, kernel_size, stride=1, padding=0):
 
 
 # %% nbgrader={"grade": false, "grade_id": "im2col_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shape: x 2x3x5x7, kernel (3, 2), stride (2, 1), padding (1, 0)
-#        -> Ho = (5 + 2 - 3)//2 + 1 = 3, Wo = (7 - 2)//1 + 1 = 6 -> (2*3*6, 3*3*2) = (36, 18)
-cols_demo = im2col(np.random.default_rng(4).standard_normal((2, 3, 5, 7)), (3, 2),
-                   stride=(2, 1), padding=(1, 0))
-expect_shape("im2col cols (x 2x3x5x7, kernel (3, 2), stride (2, 1), padding (1, 0))", cols_demo,
-             (36, 18), "cols has shape (N*Ho*Wo, C*KH*KW); pairs are (along H, along W).")
+with visible_tests():
+    # Shape: x 2x3x5x7, kernel (3, 2), stride (2, 1), padding (1, 0)
+    #        -> Ho = (5 + 2 - 3)//2 + 1 = 3, Wo = (7 - 2)//1 + 1 = 6 -> (2*3*6, 3*3*2) = (36, 18)
+    cols_demo = im2col(np.random.default_rng(4).standard_normal((2, 3, 5, 7)), (3, 2),
+                       stride=(2, 1), padding=(1, 0))
+    expect_shape("im2col cols (x 2x3x5x7, kernel (3, 2), stride (2, 1), padding (1, 0))", cols_demo,
+                 (36, 18), "cols has shape (N*Ho*Wo, C*KH*KW); pairs are (along H, along W).")
 
-# Hand-worked examples from the text above
-x_demo = np.array([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]])                   # (1, 1, 3, 3)
-expect_close("im2col worked example (one channel)", im2col(x_demo, 2),
-             [[1.0, 2.0, 4.0, 5.0],
-              [2.0, 3.0, 5.0, 6.0],
-              [4.0, 5.0, 7.0, 8.0],
-              [5.0, 6.0, 8.0, 9.0]],
-             "one row per window (i, j), the window read row by row.")
-x_demo = np.concatenate([x_demo, 10 * x_demo], axis=1)                     # (1, 2, 3, 3)
-expect_close("im2col worked example (two channels)", im2col(x_demo, 2),
-             [[1.0, 2.0, 4.0, 5.0, 10.0, 20.0, 40.0, 50.0],
-              [2.0, 3.0, 5.0, 6.0, 20.0, 30.0, 50.0, 60.0],
-              [4.0, 5.0, 7.0, 8.0, 40.0, 50.0, 70.0, 80.0],
-              [5.0, 6.0, 8.0, 9.0, 50.0, 60.0, 80.0, 90.0]],
-             "columns in (c, kh, kw) order: all of channel 0 first (view shape "
-             "(N, Ho, Wo, C, KH, KW)), not (kh, kw, c).")
-expect_close("im2col worked example (padding 1)",
-             im2col(np.array([[[[1, 2], [3, 4]]]]), 2, padding=1),
-             [[0.0, 0.0, 0.0, 1.0],
-              [0.0, 0.0, 1.0, 2.0],
-              [0.0, 0.0, 2.0, 0.0],
-              [0.0, 1.0, 0.0, 3.0],
-              [1.0, 2.0, 3.0, 4.0],
-              [2.0, 0.0, 4.0, 0.0],
-              [0.0, 3.0, 0.0, 0.0],
-              [3.0, 4.0, 0.0, 0.0],
-              [4.0, 0.0, 0.0, 0.0]],
-             "pad H and W with zeros on both sides first: Ho = (2 + 2 - 2)//1 + 1 = 3.")
-print("im2col: visible tests passed")
+    # Hand-worked examples from the text above
+    x_demo = np.array([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]])                   # (1, 1, 3, 3)
+    expect_close("im2col worked example (one channel)", im2col(x_demo, 2),
+                 [[1.0, 2.0, 4.0, 5.0],
+                  [2.0, 3.0, 5.0, 6.0],
+                  [4.0, 5.0, 7.0, 8.0],
+                  [5.0, 6.0, 8.0, 9.0]],
+                 "one row per window (i, j), the window read row by row.")
+    x_demo = np.concatenate([x_demo, 10 * x_demo], axis=1)                     # (1, 2, 3, 3)
+    expect_close("im2col worked example (two channels)", im2col(x_demo, 2),
+                 [[1.0, 2.0, 4.0, 5.0, 10.0, 20.0, 40.0, 50.0],
+                  [2.0, 3.0, 5.0, 6.0, 20.0, 30.0, 50.0, 60.0],
+                  [4.0, 5.0, 7.0, 8.0, 40.0, 50.0, 70.0, 80.0],
+                  [5.0, 6.0, 8.0, 9.0, 50.0, 60.0, 80.0, 90.0]],
+                 "columns in (c, kh, kw) order: all of channel 0 first (view shape "
+                 "(N, Ho, Wo, C, KH, KW)), not (kh, kw, c).")
+    expect_close("im2col worked example (padding 1)",
+                 im2col(np.array([[[[1, 2], [3, 4]]]]), 2, padding=1),
+                 [[0.0, 0.0, 0.0, 1.0],
+                  [0.0, 0.0, 1.0, 2.0],
+                  [0.0, 0.0, 2.0, 0.0],
+                  [0.0, 1.0, 0.0, 3.0],
+                  [1.0, 2.0, 3.0, 4.0],
+                  [2.0, 0.0, 4.0, 0.0],
+                  [0.0, 3.0, 0.0, 0.0],
+                  [3.0, 4.0, 0.0, 0.0],
+                  [4.0, 0.0, 0.0, 0.0]],
+                 "pad H and W with zeros on both sides first: Ho = (2 + 2 - 2)//1 + 1 = 3.")
+    print("im2col: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "im2col_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for im2col (10 points) run when your notebook is graded.
+# Hidden tests for im2col ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_im2col(im2col)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 9. col2im: back to the image, adding up the overlaps (10 points)
+# ## 9. col2im: back to the image, adding up the overlaps ({points:col2im_hidden} points)
 #
 # In the backward pass you receive `dcols = dL/dcols` (the shape of `cols`) and need
 # `dx = dL/dx`. Every entry of `cols` is a **copy** of one element of `xpad`, and an element that
 # lies in several windows has several copies. The gradient of a value that was copied is the
-# **sum** of the gradients of all its copies:
-#
-# ```
-# for every n, i, j, c, u, v:
-#     dxpad[n, c, i*sh + u, j*sw + v] += dcols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v]
-# dx = dxpad[:, :, ph:ph + H, pw:pw + W]        # crop the padding: dx has shape x_shape
-# ```
+# **sum** of the gradients of all its copies; then the padding is cropped so that `dx` has the
+# shape `x_shape`.
 #
 # **Accumulate! The fancy-indexing trap.** It is tempting to build index arrays `idx` for all
 # entries at once and write `dxpad[idx] += dcols`. That is wrong when windows overlap:
@@ -953,14 +1121,8 @@ _grader.check_im2col(im2col)
 # a = np.zeros(3); np.add.at(a, [0, 0, 1], 1)   ->  [2., 1., 0.]   unbuffered: correct
 # ```
 #
-# Two correct ways:
-#
-# * `np.add.at(dxpad, idx, values)` (adds every entry, repeats included);
-# * a loop over the `KH*KW` kernel offsets: for a fixed `(u, v)` the rows `i*sh + u`
-#   (`i = 0 .. Ho-1`) are all different, so the strided slice
-#   `dxpad[:, :, u : u + sh*(Ho-1) + 1 : sh, v : v + sw*(Wo-1) + 1 : sw]` (shape `(N, C, Ho, Wo)`)
-#   has no repeated element and `+=` on it is exact. That is only `KH*KW` iterations (9 for a
-#   3 x 3 kernel), each on whole arrays.
+# `np.add.at(a, idx, values)` is unbuffered: it adds every entry, repeats included. The hints
+# below show a second correct way, faster and without index arrays.
 #
 # **col2im is the adjoint (transpose) of im2col, not its inverse.** `im2col` is linear:
 # `cols = A x` for a huge 0/1 matrix `A` with a single 1 per row. The backward pass of a linear map
@@ -984,6 +1146,36 @@ _grader.check_im2col(im2col)
 #
 # With padding 1 and `x_shape = (1, 1, 2, 2)` (nine 2 x 2 windows on the 4 x 4 padded input), every
 # element of `x` is in 4 windows: `dx = [[4, 4], [4, 4]]` after cropping.
+#
+# <details><summary>Hint 1</summary>
+#
+# Undo the reshape of `im2col` first: `cols.reshape(N, Ho, Wo, C, KH, KW)` puts the window
+# element `(c, u, v)` of output position `(n, i, j)` on its own axes.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Fix one kernel offset `(u, v)`: the rows `i*sh + u` (`i = 0 .. Ho-1`) are all different, so the
+# strided slice `dxpad[:, :, u : u + sh*(Ho-1) + 1 : sh, v : v + sw*(Wo-1) + 1 : sw]` (shape `(N,
+# C, Ho, Wo)`) has no repeated element and `+=` on it is exact. Only `KH*KW` iterations (9 for a
+# 3 x 3 kernel), each on whole arrays.
+#
+# </details>
+#
+# <details><summary>The loop</summary>
+#
+# ```
+# for every n, i, j, c, u, v:
+#     dxpad[n, c, i*sh + u, j*sw + v] += dcols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v]
+# dx = dxpad[:, :, ph:ph + H, pw:pw + W]
+# ```
+# Vectorised: the loop over `u, v` only, each step adding the `(N, C, Ho, Wo)` block
+# `cols6[:, :, :, :, u, v]` (after moving the axes to `(N, C, Ho, Wo, KH, KW)`) to the strided
+# slice
+# of Hint 2.
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "col2im", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
@@ -995,14 +1187,12 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
         kernel_size, stride, padding: as for im2col (int or pair).
 
     Returns:
-        dx: float array of shape x_shape:
-            dxpad[n, c, i*sh + u, j*sw + v] += cols[(n*Ho + i)*Wo + j, (c*KH + u)*KW + v]
-            summed over ALL windows (they overlap when the stride is smaller than the kernel),
-            then dx = dxpad[:, :, ph:ph+H, pw:pw+W] (padding cropped).
+        dx: float, shape x_shape: every element of x receives the sum of the entries of cols
+            that were copied from it (all windows; they overlap when the stride is smaller
+            than the kernel); padding cropped. The adjoint of im2col:
+            np.sum(im2col(x, ...) * cols) == np.sum(x * col2im(cols, x.shape, ...)).
 
-    Hint: reshape cols to (N, Ho, Wo, C, KH, KW); loop over the KH*KW kernel offsets (u, v) and
-    add a strided slice of dxpad at a time (or use np.add.at). Not dxpad[idx] += cols with
-    repeated indices. Do not modify cols.
+    cols is not modified.
     """
     ### BEGIN SOLUTION
     KH, KW = _pair(kernel_size)
@@ -1025,40 +1215,42 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
 
 
 # %% nbgrader={"grade": false, "grade_id": "col2im_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shape: the gradient has x's shape (padding cropped)
-dx_demo = col2im(np.ones((36, 18)), (2, 3, 5, 7), (3, 2), stride=(2, 1), padding=(1, 0))
-expect_shape("col2im dx (x_shape (2, 3, 5, 7), kernel (3, 2), stride (2, 1), padding (1, 0))",
-             dx_demo, (2, 3, 5, 7), "dx has shape x_shape: crop with dxpad[:, :, ph:ph+H, pw:pw+W].")
+with visible_tests():
+    # Shape: the gradient has x's shape (padding cropped)
+    dx_demo = col2im(np.ones((36, 18)), (2, 3, 5, 7), (3, 2), stride=(2, 1), padding=(1, 0))
+    expect_shape("col2im dx (x_shape (2, 3, 5, 7), kernel (3, 2), stride (2, 1), padding (1, 0))",
+                 dx_demo, (2, 3, 5, 7), "dx has shape x_shape: crop with dxpad[:, :, ph:ph+H, pw:pw+W].")
 
-# Hand-worked examples from the text above
-expect_close("col2im worked example (overlapping windows)", col2im(np.ones((4, 4)), (1, 1, 3, 3), 2),
-             [[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]],
-             "overlapping windows must ADD UP: dxpad[idx] += cols with repeated indices keeps "
-             "only one update; use np.add.at or a loop over the KH*KW offsets.")
-expect_close("col2im worked example (padding 1)", col2im(np.ones((9, 4)), (1, 1, 2, 2), 2, padding=1),
-             [[[[4.0, 4.0], [4.0, 4.0]]]],
-             "accumulate on the padded array, then crop the padding (ph:ph+H, not p:-p).")
+    # Hand-worked examples from the text above
+    expect_close("col2im worked example (overlapping windows)", col2im(np.ones((4, 4)), (1, 1, 3, 3), 2),
+                 [[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]],
+                 "overlapping windows must ADD UP: dxpad[idx] += cols with repeated indices keeps "
+                 "only one update; use np.add.at or a loop over the KH*KW offsets.")
+    expect_close("col2im worked example (padding 1)", col2im(np.ones((9, 4)), (1, 1, 2, 2), 2, padding=1),
+                 [[[[4.0, 4.0], [4.0, 4.0]]]],
+                 "accumulate on the padded array, then crop the padding (ph:ph+H, not p:-p).")
 
-# The adjoint identity <im2col(x), c> == <x, col2im(c)> on random arrays (uses your im2col too)
-rng_demo = np.random.default_rng(5)
-x_demo = rng_demo.standard_normal((2, 3, 6, 5))
-c_demo = rng_demo.standard_normal(im2col(x_demo, (3, 2), stride=(2, 1), padding=1).shape)
-lhs_demo = np.sum(im2col(x_demo, (3, 2), stride=(2, 1), padding=1) * c_demo)
-rhs_demo = np.sum(x_demo * col2im(c_demo, x_demo.shape, (3, 2), stride=(2, 1), padding=1))
-assert abs(lhs_demo - rhs_demo) <= 1e-9 * (1 + abs(lhs_demo)), (
-    f"adjoint identity: <im2col(x), c> = {lhs_demo:.10g} but <x, col2im(c)> = {rhs_demo:.10g}. "
-    "Likely cause: col2im does not add every entry back to the element it was copied from "
-    "(or im2col is wrong: check its tests first).")
-print("col2im: visible tests passed")
+    # The adjoint identity <im2col(x), c> == <x, col2im(c)> on random arrays (uses your im2col too)
+    rng_demo = np.random.default_rng(5)
+    x_demo = rng_demo.standard_normal((2, 3, 6, 5))
+    c_demo = rng_demo.standard_normal(im2col(x_demo, (3, 2), stride=(2, 1), padding=1).shape)
+    lhs_demo = np.sum(im2col(x_demo, (3, 2), stride=(2, 1), padding=1) * c_demo)
+    rhs_demo = np.sum(x_demo * col2im(c_demo, x_demo.shape, (3, 2), stride=(2, 1), padding=1))
+    assert abs(lhs_demo - rhs_demo) <= 1e-9 * (1 + abs(lhs_demo)), (
+        f"adjoint identity: <im2col(x), c> = {lhs_demo:.10g} but <x, col2im(c)> = {rhs_demo:.10g}. "
+        "Likely cause: col2im does not add every entry back to the element it was copied from "
+        "(or im2col is wrong: check its tests first).")
+    print("col2im: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "col2im_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for col2im (10 points) run when your notebook is graded.
+# Hidden tests for col2im ({points} points) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_col2im(col2im)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 10. Fast convolution, forward: one matrix multiplication (10 points)
+# ## 10. Fast convolution, forward: one matrix multiplication ({points:conv2d_forward_fast_hidden} points)
 #
 # Row `r = (n*Ho + i)*Wo + j` of `cols` is the window under `out[n, :, i, j]`, flattened in
 # `(c, kh, kw)` order, and row `f` of `w.reshape(F, -1)` is filter `f` flattened in the same
@@ -1066,24 +1258,16 @@ _grader.check_col2im(col2im)
 #
 # $$\text{out}[n, f, i, j] = b[f] + \sum_k \text{cols}[r, k]\; \texttt{w.reshape(F, -1)}[f, k]$$
 #
-# For all positions and all filters at once, that is **one** matrix product:
-#
-# ```
-# cols                                          (N*Ho*Wo, C*KH*KW)
-# w.reshape(F, -1).T                            (C*KH*KW, F)
-# out2d = cols @ w.reshape(F, -1).T + b         (N*Ho*Wo, F)      b is added to every row
-# out   = out2d.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)       (N, F, Ho, Wo)
-# ```
-#
-# Mind the last line: the rows are in `(n, i, j)` order and the filter is the **last** axis, so
-# reshape to `(N, Ho, Wo, F)` and then move `F` to axis 1. `out2d.reshape(N, F, Ho, Wo)` has the
-# right shape and wrong numbers. The product runs in optimised compiled code (BLAS), which is where
-# the speed comes from.
+# For all positions and all filters at once, that is **one** matrix product (write down the shapes
+# of both factors: which one is transposed?). The product runs in optimised compiled code (BLAS),
+# which is where the speed comes from.
 #
 # **Speed is graded.** The hidden tests time your function against a loop version written like
 # the part-1 solution (Python loops over `i`, `j` and `f`, NumPy inside) on `x` of shape
-# `(1, 1, 144, 224)` and `w` of shape `(1, 1, 2, 2)`, padding 1 (145 x 225 = 32,625 output positions),
-# calling the two alternately and keeping the best of several runs. Yours must be **at least 20 times
+# `(1, 1, 144, 224)` and `w` of shape `(1, 1, 2, 2)`, padding 1 (145 x 225 = 32,625 output
+# positions),
+# calling the two alternately and keeping the best of several runs. Yours must be **at least 20
+# times
 # faster**. Almost all the time of the loop version is Python overhead, a few microseconds per
 # iteration. A vectorised version is typically 100 to 300 times faster; a Python loop over the
 # output positions, even one that only copies each window, is at most about 10 times faster and
@@ -1091,6 +1275,32 @@ _grader.check_col2im(col2im)
 #
 # **Cache**: whatever the backward pass needs, e.g. `(x.shape, cols, w, stride, padding)`; keeping
 # `cols` saves rebuilding it.
+#
+# <details><summary>Hint 1</summary>
+#
+# `cols` is `(N*Ho*Wo, C*KH*KW)` and `w.reshape(F, -1)` is `(F, C*KH*KW)`: their product with one
+# of them transposed is `(N*Ho*Wo, F)`, one row per output position, one column per filter; `+ b`
+# adds the bias to every row (broadcasting).
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# The rows are in `(n, i, j)` order and the filter is the **last** axis: reshape to `(N, Ho, Wo,
+# F)`, then move `F` to axis 1. `out2d.reshape(N, F, Ho, Wo)` has the right shape and wrong
+# numbers.
+#
+# </details>
+#
+# <details><summary>The code</summary>
+#
+# ```
+# cols  = im2col(x, (KH, KW), stride, padding)          # (N*Ho*Wo, C*KH*KW)
+# out2d = cols @ w.reshape(F, -1).T + b                 # (N*Ho*Wo, F)
+# out   = out2d.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)
+# ```
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d_forward_fast", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv2d_forward_fast(x, w, b, stride=1, padding=0):
@@ -1103,12 +1313,10 @@ def conv2d_forward_fast(x, w, b, stride=1, padding=0):
         stride, padding: int or (h, w) pair.
 
     Returns:
-        out: float array, shape (N, F, Ho, Wo), equal to conv2d_forward's output.
+        out: shape (N, F, Ho, Wo), equal to conv2d_forward's output.
         cache: anything conv2d_backward_fast needs.
 
-    Hint: cols = im2col(x, (KH, KW), stride, padding); out2d = cols @ w.reshape(F, -1).T + b has
-    shape (N*Ho*Wo, F); reshape it to (N, Ho, Wo, F) and transpose to (N, F, Ho, Wo).
-    No Python loop over output positions (the speed is tested). Do not modify x, w or b.
+    No Python loop over output positions (the speed is tested). x, w and b are not modified.
     """
     ### BEGIN SOLUTION
     # Instructor's optimised version (students write the im2col + matmul of the text).
@@ -1155,60 +1363,49 @@ def conv2d_forward_fast(x, w, b, stride=1, padding=0):
 
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d_forward_fast_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shape: 8x8 input, 3x3 kernel, stride 2, padding 1 -> Ho = Wo = (8 + 2 - 3)//2 + 1 = 4
-rng_demo = np.random.default_rng(6)
-out_demo, _ = conv2d_forward_fast(rng_demo.standard_normal((2, 3, 8, 8)),
-                                  rng_demo.standard_normal((5, 3, 3, 3)),
-                                  rng_demo.standard_normal(5), stride=2, padding=1)
-expect_shape("conv2d_forward_fast output (x 2x3x8x8, w 5x3x3x3, stride 2, padding 1)", out_demo,
-             (2, 5, 4, 4), "out has shape (N, F, Ho, Wo): reshape the (N*Ho*Wo, F) product to "
-             "(N, Ho, Wo, F), then transpose(0, 3, 1, 2).")
+with visible_tests():
+    # Shape: 8x8 input, 3x3 kernel, stride 2, padding 1 -> Ho = Wo = (8 + 2 - 3)//2 + 1 = 4
+    rng_demo = np.random.default_rng(6)
+    out_demo, _ = conv2d_forward_fast(rng_demo.standard_normal((2, 3, 8, 8)),
+                                      rng_demo.standard_normal((5, 3, 3, 3)),
+                                      rng_demo.standard_normal(5), stride=2, padding=1)
+    expect_shape("conv2d_forward_fast output (x 2x3x8x8, w 5x3x3x3, stride 2, padding 1)", out_demo,
+                 (2, 5, 4, 4), "out has shape (N, F, Ho, Wo): reshape the (N*Ho*Wo, F) product to "
+                 "(N, Ho, Wo, F), then transpose(0, 3, 1, 2).")
 
-# Hand-worked example of section 1 (integer inputs, non-symmetric kernel)
-out_demo, _ = conv2d_forward_fast(np.array([[[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]]]),
-                                  np.array([[[[1, 2], [0, -1]]]]), np.array([1]))
-expect_close("conv2d_forward_fast worked example of section 1", out_demo,
-             [[[[0.0, 2.0, 4.0], [8.0, 10.0, 12.0]]]],
-             "cross-correlation without flipping the kernel; rows of cols in (n, i, j) order "
-             "and columns in (c, kh, kw) order, like w.reshape(F, -1).")
-assert np.asarray(out_demo).dtype.kind == "f", (
-    f"conv2d_forward_fast: integer inputs must give a float array, got dtype "
-    f"{np.asarray(out_demo).dtype}. Likely cause: the padded input is not a float array.")
+    # Hand-worked example of section 1 (integer inputs, non-symmetric kernel)
+    out_demo, _ = conv2d_forward_fast(np.array([[[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]]]),
+                                      np.array([[[[1, 2], [0, -1]]]]), np.array([1]))
+    expect_close("conv2d_forward_fast worked example of section 1", out_demo,
+                 [[[[0.0, 2.0, 4.0], [8.0, 10.0, 12.0]]]],
+                 "cross-correlation without flipping the kernel; rows of cols in (n, i, j) order "
+                 "and columns in (c, kh, kw) order, like w.reshape(F, -1).")
 
-# Two filters and two channels: a wrong reshape of the product mixes filters and positions
-x_demo = np.arange(1.0, 19.0).reshape(1, 2, 3, 3)
-w_demo = np.array([[[[1.0]], [[0.0]]], [[[0.0]], [[-1.0]]]])          # (2, 2, 1, 1)
-out_demo, _ = conv2d_forward_fast(x_demo, w_demo, np.array([0.5, 0.0]))
-expect_close("conv2d_forward_fast 1x1 kernels (filter 0 = channel 0 + 0.5, filter 1 = -channel 1)",
-             out_demo, [[[[1.5, 2.5, 3.5], [4.5, 5.5, 6.5], [7.5, 8.5, 9.5]],
-                         [[-10.0, -11.0, -12.0], [-13.0, -14.0, -15.0], [-16.0, -17.0, -18.0]]]],
-             "out2d has shape (N*Ho*Wo, F) with rows (n, i, j): reshape to (N, Ho, Wo, F) and "
-             "transpose(0, 3, 1, 2); out2d.reshape(N, F, Ho, Wo) is wrong.")
-print("conv2d_forward_fast: visible tests passed")
+    # Two filters and two channels: a wrong reshape of the product mixes filters and positions
+    x_demo = np.arange(1.0, 19.0).reshape(1, 2, 3, 3)
+    w_demo = np.array([[[[1.0]], [[0.0]]], [[[0.0]], [[-1.0]]]])          # (2, 2, 1, 1)
+    out_demo, _ = conv2d_forward_fast(x_demo, w_demo, np.array([0.5, 0.0]))
+    expect_close("conv2d_forward_fast 1x1 kernels (filter 0 = channel 0 + 0.5, filter 1 = -channel 1)",
+                 out_demo, [[[[1.5, 2.5, 3.5], [4.5, 5.5, 6.5], [7.5, 8.5, 9.5]],
+                             [[-10.0, -11.0, -12.0], [-13.0, -14.0, -15.0], [-16.0, -17.0, -18.0]]]],
+                 "out2d has shape (N*Ho*Wo, F) with rows (n, i, j): reshape to (N, Ho, Wo, F) and "
+                 "transpose(0, 3, 1, 2); out2d.reshape(N, F, Ho, Wo) is wrong.")
+    print("conv2d_forward_fast: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_forward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_forward_fast (10 points: values and speed) run when your notebook is graded.
+# Hidden tests for conv2d_forward_fast ({points} points: values and speed) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_forward_fast(conv2d_forward_fast)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 11. Fast convolution, backward (10 points)
+# ## 11. Fast convolution, backward ({points:conv2d_backward_fast_hidden} points)
 #
 # The forward pass is `out2d = cols @ Wm.T + b` with `Wm = w.reshape(F, -1)`: a linear layer
 # applied to every row of `cols`. So the backward pass is that of a linear layer, followed by
-# `col2im` to send the gradient of `cols` back to the image:
-#
-# ```
-# dout2d = dout.transpose(0, 2, 3, 1).reshape(N*Ho*Wo, F)     # rows in the (n, i, j) order of cols
-# db     = dout2d.sum(axis=0)                                 # (F,), = dout.sum(axis=(0, 2, 3))
-# dw     = (dout2d.T @ cols).reshape(F, C, KH, KW)            # sums over all n, i, j at once
-# dcols  = dout2d @ Wm                                        # (N*Ho*Wo, C*KH*KW)
-# dx     = col2im(dcols, x.shape, (KH, KW), stride, padding)  # overlaps add up, padding cropped
-# ```
-#
-# Check the shapes: `(F, N*Ho*Wo) @ (N*Ho*Wo, C*KH*KW)` is `(F, C*KH*KW)`; the matrix product does
-# the sum over the batch and over all positions. The rules of part 1 hold: `dx` has `x`'s shape,
+# `col2im` to send the gradient of `cols` back to the image (the linear layer's backward pass is
+# given in section 12, `linear_backward`: read it). The rules of part 1 hold: `dx` has `x`'s shape,
 # `dout` and the cache are never modified, a second call gives the same result. The speed is graded
 # like the forward pass: at least 20 times faster than a part-1 style backward loop over `i`, `j`
 # and `f`, on the same input as in section 10.
@@ -1216,6 +1413,35 @@ _grader.check_conv2d_forward_fast(conv2d_forward_fast)
 # **Worked example** (visible test): the one of section 2, `x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]`,
 # `w = [[1, 2], [3, 4]]`, `dout = [[1, 0], [0, 2]]` gives `dx = [[1, 2, 0], [3, 6, 4], [0, 6, 8]]`,
 # `dw = [[11, 14], [20, 23]]`, `db = [3]`.
+#
+# <details><summary>Hint 1</summary>
+#
+# Bring `dout` into the layout of `out2d`: rows in the `(n, i, j)` order of `cols`, one column
+# per filter, i.e. the inverse of the forward pass's last line. Call it `dout2d`, shape
+# `(N*Ho*Wo, F)`.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# As for a linear layer `out2d = cols @ Wm.T + b`: `db` sums `dout2d` over its rows, `dw` is a
+# product of `dout2d` and `cols` (check the shapes: `(F, N*Ho*Wo) @ (N*Ho*Wo, C*KH*KW)`; the
+# product does the sum over the batch and all positions), `dcols` is a product of `dout2d` and
+# `Wm`, and `col2im` turns `dcols` into `dx`.
+#
+# </details>
+#
+# <details><summary>The code</summary>
+#
+# ```
+# dout2d = dout.transpose(0, 2, 3, 1).reshape(N*Ho*Wo, F)
+# db     = dout2d.sum(axis=0)
+# dw     = (dout2d.T @ cols).reshape(F, C, KH, KW)
+# dcols  = dout2d @ w.reshape(F, -1)
+# dx     = col2im(dcols, x.shape, (KH, KW), stride, padding)
+# ```
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d_backward_fast", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv2d_backward_fast(dout, cache):
@@ -1228,9 +1454,8 @@ def conv2d_backward_fast(dout, cache):
     Returns:
         dx: shape (N, C, H, W) (padding cropped), dw: shape (F, C, KH, KW), db: shape (F,).
 
-    Hint: dout2d = dout.transpose(0, 2, 3, 1).reshape(N*Ho*Wo, F); db = dout2d.sum(axis=0);
-    dw = (dout2d.T @ cols).reshape(w.shape); dx = col2im(dout2d @ w.reshape(F, -1), ...).
-    No Python loop over output positions (the speed is tested). Do not modify dout or the cache.
+    No Python loop over output positions (the speed is tested). dout and the cache are not
+    modified.
     """
     ### BEGIN SOLUTION
     # Instructor's optimised version: same algebra as the text (dw = dout2d^T cols,
@@ -1272,41 +1497,43 @@ def conv2d_backward_fast(dout, cache):
 
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d_backward_fast_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shapes: with padding 1 the gradient is cropped back to x's shape
-rng_demo = np.random.default_rng(7)
-x_demo = rng_demo.standard_normal((2, 3, 6, 5))
-w_demo = rng_demo.standard_normal((4, 3, 3, 2))
-out_demo, cache_demo = conv2d_forward_fast(x_demo, w_demo, rng_demo.standard_normal(4),
-                                           stride=(2, 1), padding=1)
-dx_demo, dw_demo, db_demo = conv2d_backward_fast(rng_demo.standard_normal(out_demo.shape),
-                                                 cache_demo)
-expect_shape("conv2d_backward_fast dx", dx_demo, x_demo.shape,
-             "dx must have x's shape: crop the padding.")
-expect_shape("conv2d_backward_fast dw", dw_demo, w_demo.shape, "dw has w's shape (F, C, KH, KW).")
-expect_shape("conv2d_backward_fast db", db_demo, (4,), "db = dout.sum(axis=(0, 2, 3)).")
+with visible_tests():
+    # Shapes: with padding 1 the gradient is cropped back to x's shape
+    rng_demo = np.random.default_rng(7)
+    x_demo = rng_demo.standard_normal((2, 3, 6, 5))
+    w_demo = rng_demo.standard_normal((4, 3, 3, 2))
+    out_demo, cache_demo = conv2d_forward_fast(x_demo, w_demo, rng_demo.standard_normal(4),
+                                               stride=(2, 1), padding=1)
+    dx_demo, dw_demo, db_demo = conv2d_backward_fast(rng_demo.standard_normal(out_demo.shape),
+                                                     cache_demo)
+    expect_shape("conv2d_backward_fast dx", dx_demo, x_demo.shape,
+                 "dx must have x's shape: crop the padding.")
+    expect_shape("conv2d_backward_fast dw", dw_demo, w_demo.shape, "dw has w's shape (F, C, KH, KW).")
+    expect_shape("conv2d_backward_fast db", db_demo, (4,), "db = dout.sum(axis=(0, 2, 3)).")
 
-# Hand-worked example of section 2 (no padding, overlapping windows)
-_, cache_demo = conv2d_forward_fast(np.array([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]),
-                                    np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), np.array([0.0]))
-dx_demo, dw_demo, db_demo = conv2d_backward_fast(np.array([[[[1.0, 0.0], [0.0, 2.0]]]]), cache_demo)
-expect_close("conv2d_backward_fast dx (worked example)", dx_demo,
-             [[[[1.0, 2.0, 0.0], [3.0, 6.0, 4.0], [0.0, 6.0, 8.0]]]],
-             "dcols = dout2d @ w.reshape(F, -1), then col2im: overlaps add up (the centre gets "
-             "4 + 2); with padding 0 do not crop with p:-p.")
-expect_close("conv2d_backward_fast dw (worked example)", dw_demo, [[[[11.0, 14.0], [20.0, 23.0]]]],
-             "dw = (dout2d.T @ cols).reshape(F, C, KH, KW) with dout2d rows in (n, i, j) order.")
-expect_close("conv2d_backward_fast db (worked example)", db_demo, [3.0],
-             "db = dout.sum(axis=(0, 2, 3)).")
-print("conv2d_backward_fast: visible tests passed")
+    # Hand-worked example of section 2 (no padding, overlapping windows)
+    _, cache_demo = conv2d_forward_fast(np.array([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]),
+                                        np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), np.array([0.0]))
+    dx_demo, dw_demo, db_demo = conv2d_backward_fast(np.array([[[[1.0, 0.0], [0.0, 2.0]]]]), cache_demo)
+    expect_close("conv2d_backward_fast dx (worked example)", dx_demo,
+                 [[[[1.0, 2.0, 0.0], [3.0, 6.0, 4.0], [0.0, 6.0, 8.0]]]],
+                 "dcols = dout2d @ w.reshape(F, -1), then col2im: overlaps add up (the centre gets "
+                 "4 + 2); with padding 0 do not crop with p:-p.")
+    expect_close("conv2d_backward_fast dw (worked example)", dw_demo, [[[[11.0, 14.0], [20.0, 23.0]]]],
+                 "dw = (dout2d.T @ cols).reshape(F, C, KH, KW) with dout2d rows in (n, i, j) order.")
+    expect_close("conv2d_backward_fast db (worked example)", db_demo, [3.0],
+                 "db = dout.sum(axis=(0, 2, 3)).")
+    print("conv2d_backward_fast: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "conv2d_backward_fast_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for conv2d_backward_fast (10 points: values and speed) run when your notebook is graded.
+# Hidden tests for conv2d_backward_fast ({points} points: values and speed) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 12. A CNN that learns to read digits (20 points)
+# ## 12. A CNN that learns to read digits ({points:cnn_gradient_hidden+cnn_accuracy_hidden} points)
 #
 # Time to use your layers. The file `digits.npz`, handed out with this notebook, holds 1,797
 # handwritten digits, 8 x 8 pixels with values 0 to 16 (the UCI "Optical Recognition of Handwritten
@@ -1390,22 +1617,14 @@ def init_cnn_params(seed=0):
     }
 
 # %% [markdown]
-# ### 12a. Loss and gradients of the whole network (10 points)
+# ### 12a. Loss and gradients of the whole network ({points:cnn_gradient_hidden} points)
 #
 # `cnn_loss(params, X, y)` runs the forward pass layer by layer, **keeping every cache**, then the
 # backward pass in **reverse order**, each layer receiving the gradient produced by the layer
-# after it:
+# after it (the chain rule, one layer at a time).
 #
-# ```
-# loss, dscores = softmax_cross_entropy(scores, y)
-# dflat, dW2, db2 = linear_backward(dscores, <cache of linear_forward>)
-# dpool  = flatten_backward(dflat, <cache of flatten_forward>)
-# drelu  = maxpool2d_backward(dpool, <cache of maxpool2d_forward>)
-# dconv  = relu_backward(drelu, <cache of relu_forward>)     # the ReLU mask
-# _, dW1, db1 = conv2d_backward_fast(dconv, <cache of conv2d_forward_fast>)   # dX is not needed
-# ```
-#
-# It returns `(loss, grads)`, `grads` a dict with the same keys and shapes as `params`. Use your fast
+# It returns `(loss, grads)`, `grads` a dict with the same keys and shapes as `params`. Use your
+# fast
 # convolution (your part-1 `conv2d_forward`/`conv2d_backward` would give the same numbers, only
 # slower) and your part-1 max-pool and flatten. Do not modify `params`, `X` or `y`.
 #
@@ -1418,9 +1637,40 @@ def init_cnn_params(seed=0):
 # **Worked example** (visible test). With `W2 = 0` and `b2 = 0` all 10 scores are 0, the softmax is
 # uniform (0.1 each) and `loss = ln 10 = 2.302585...` whatever the images.
 # `dscores = (0.1 - onehot(y)) / N`, so for `N = 2`, `y = [0, 2]`:
-# `db2 = [-0.4, 0.1, -0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]`, and `dW1 = 0`, `db1 = 0`, because the
-# gradient that reaches the convolution is `dscores @ W2.T = 0`. The visible test also compares a few
+# `db2 = [-0.4, 0.1, -0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]`, and `dW1 = 0`, `db1 = 0`, because
+# the
+# gradient that reaches the convolution is `dscores @ W2.T = 0`. The visible test also compares a
+# few
 # of your gradients with finite differences of **your own** loss.
+#
+# <details><summary>Hint 1</summary>
+#
+# Forward: `conv2d_forward_fast` (stride 1, padding 1), `relu_forward`, `maxpool2d_forward`
+# (kernel 2), `flatten_forward`, `linear_forward`, then `softmax_cross_entropy`, which already
+# returns `dscores`. Keep every cache in its own variable.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Backward: the same layers in reverse order, each `*_backward` getting the gradient of its
+# output and its own cache. The parameter gradients come out of `linear_backward` (`dW2`, `db2`)
+# and `conv2d_backward_fast` (`dW1`, `db1`); the gradient with respect to `X` is not needed.
+#
+# </details>
+#
+# <details><summary>The loop</summary>
+#
+# ```
+# loss, dscores = softmax_cross_entropy(scores, y)
+# dflat, dW2, db2 = linear_backward(dscores, <cache of linear_forward>)
+# dpool  = flatten_backward(dflat, <cache of flatten_forward>)
+# drelu  = maxpool2d_backward(dpool, <cache of maxpool2d_forward>)
+# dconv  = relu_backward(drelu, <cache of relu_forward>)     # the ReLU mask
+# _, dW1, db1 = conv2d_backward_fast(dconv, <cache of conv2d_forward_fast>)
+# ```
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "cnn_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def cnn_loss(params, X, y):
@@ -1435,9 +1685,7 @@ def cnn_loss(params, X, y):
         loss: float, the mean softmax cross-entropy over the batch.
         grads: dict with the same keys and shapes as params (dloss/dparam).
 
-    Hint: forward with conv2d_forward_fast (stride 1, padding 1), relu_forward,
-    maxpool2d_forward (kernel 2), flatten_forward, linear_forward, softmax_cross_entropy; keep
-    each cache; then the backward functions in reverse order. Do not modify params, X or y.
+    params, X and y are not modified.
     """
     ### BEGIN SOLUTION
     # forward pass, keeping every cache
@@ -1460,44 +1708,46 @@ def cnn_loss(params, X, y):
 
 
 # %% nbgrader={"grade": false, "grade_id": "cnn_loss_visible", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Shapes, and the hand-worked example from the text above (W2 = 0, b2 = 0)
-params_demo = init_cnn_params(1)
-params_demo["W2"] = np.zeros((128, 10))
-loss_demo, grads_demo = cnn_loss(params_demo, X_train[:2], np.array([0, 2]))
-for key_demo in ("W1", "b1", "W2", "b2"):
-    expect_shape(f"cnn_loss grads[{key_demo!r}]", grads_demo[key_demo], params_demo[key_demo].shape,
-                 "grads must have the same keys and shapes as params.")
-expect_close("cnn_loss loss with W2 = 0, b2 = 0 (ln 10)", loss_demo, np.log(10.0),
-             "the loss is the MEAN softmax cross-entropy (softmax_cross_entropy); with all scores "
-             "0 every class has probability 0.1.")
-expect_close("cnn_loss grads['b2'] with W2 = 0, y = [0, 2]", grads_demo["b2"],
-             [-0.4, 0.1, -0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
-             "db2 = dscores.sum(axis=0) with dscores = (softmax - onehot(y)) / N.")
-expect_close("cnn_loss grads['W1'] with W2 = 0", grads_demo["W1"], np.zeros((8, 1, 3, 3)),
-             "no gradient can reach the convolution when W2 = 0 (dflat = dscores @ W2.T = 0).")
-expect_close("cnn_loss grads['b1'] with W2 = 0", grads_demo["b1"], np.zeros(8),
-             "no gradient can reach the convolution when W2 = 0.")
+with visible_tests():
+    # Shapes, and the hand-worked example from the text above (W2 = 0, b2 = 0)
+    params_demo = init_cnn_params(1)
+    params_demo["W2"] = np.zeros((128, 10))
+    loss_demo, grads_demo = cnn_loss(params_demo, X_train[:2], np.array([0, 2]))
+    for key_demo in ("W1", "b1", "W2", "b2"):
+        expect_shape(f"cnn_loss grads[{key_demo!r}]", grads_demo[key_demo], params_demo[key_demo].shape,
+                     "grads must have the same keys and shapes as params.")
+    expect_close("cnn_loss loss with W2 = 0, b2 = 0 (ln 10)", loss_demo, np.log(10.0),
+                 "the loss is the MEAN softmax cross-entropy (softmax_cross_entropy); with all scores "
+                 "0 every class has probability 0.1.")
+    expect_close("cnn_loss grads['b2'] with W2 = 0, y = [0, 2]", grads_demo["b2"],
+                 [-0.4, 0.1, -0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+                 "db2 = dscores.sum(axis=0) with dscores = (softmax - onehot(y)) / N.")
+    expect_close("cnn_loss grads['W1'] with W2 = 0", grads_demo["W1"], np.zeros((8, 1, 3, 3)),
+                 "no gradient can reach the convolution when W2 = 0 (dflat = dscores @ W2.T = 0).")
+    expect_close("cnn_loss grads['b1'] with W2 = 0", grads_demo["b1"], np.zeros(8),
+                 "no gradient can reach the convolution when W2 = 0.")
 
-# Finite-difference spot check of a few gradient entries against YOUR loss
-rng_demo = np.random.default_rng(8)
-params_demo = init_cnn_params(2)
-params_demo["b1"] = 0.1 * rng_demo.standard_normal(8)
-X_demo, y_demo = X_train[:3], y_train[:3]
-_, grads_demo = cnn_loss(params_demo, X_demo, y_demo)
-for key_demo in ("W1", "b1", "W2", "b2"):
-    for _ in range(3):
-        idx_demo = tuple(int(rng_demo.integers(s)) for s in params_demo[key_demo].shape)
-        plus_demo = {k: v.copy() for k, v in params_demo.items()}
-        minus_demo = {k: v.copy() for k, v in params_demo.items()}
-        plus_demo[key_demo][idx_demo] += 1e-6
-        minus_demo[key_demo][idx_demo] -= 1e-6
-        num_demo = (cnn_loss(plus_demo, X_demo, y_demo)[0]
-                    - cnn_loss(minus_demo, X_demo, y_demo)[0]) / 2e-6
-        expect_close(f"cnn_loss grads[{key_demo!r}]{list(idx_demo)} vs finite differences of your loss",
-                     grads_demo[key_demo][idx_demo], num_demo,
-                     "the backward pass does not match the forward pass: reverse order, the right "
-                     "cache for each layer, the ReLU mask, db1 from conv2d_backward_fast.", atol=1e-6)
-print("cnn_loss: visible tests passed")
+    # Finite-difference spot check of a few gradient entries against YOUR loss
+    rng_demo = np.random.default_rng(8)
+    params_demo = init_cnn_params(2)
+    params_demo["b1"] = 0.1 * rng_demo.standard_normal(8)
+    X_demo, y_demo = X_train[:3], y_train[:3]
+    _, grads_demo = cnn_loss(params_demo, X_demo, y_demo)
+    for key_demo in ("W1", "b1", "W2", "b2"):
+        for _ in range(3):
+            idx_demo = tuple(int(rng_demo.integers(s)) for s in params_demo[key_demo].shape)
+            plus_demo = {k: v.copy() for k, v in params_demo.items()}
+            minus_demo = {k: v.copy() for k, v in params_demo.items()}
+            plus_demo[key_demo][idx_demo] += 1e-6
+            minus_demo[key_demo][idx_demo] -= 1e-6
+            num_demo = (cnn_loss(plus_demo, X_demo, y_demo)[0]
+                        - cnn_loss(minus_demo, X_demo, y_demo)[0]) / 2e-6
+            expect_close(f"cnn_loss grads[{key_demo!r}]{list(idx_demo)} vs finite differences of your loss",
+                         grads_demo[key_demo][idx_demo], num_demo,
+                         "the backward pass does not match the forward pass: reverse order, the right "
+                         "cache for each layer, the ReLU mask, db1 from conv2d_backward_fast.", atol=1e-6)
+    print("cnn_loss: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "grader_reference", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
 # This cell is intentionally empty in your copy of the notebook.
@@ -1508,13 +1758,13 @@ _grader.install_reference(_grader_reference)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_gradient_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for cnn_loss (10 points: whole-network gradient check) run when your notebook is graded.
+# Hidden tests for cnn_loss ({points} points: whole-network gradient check) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_cnn_gradient(cnn_loss)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### 12b. Training with minibatch SGD (10 points)
+# ### 12b. Training with minibatch SGD ({points:cnn_accuracy_hidden} points)
 #
 # Stochastic gradient descent, plain: start from `init_cnn_params(seed)`, create **one** generator
 # `rng = np.random.default_rng(seed)` for the whole run, and for each of the `epochs` passes over
@@ -1540,6 +1790,39 @@ _grader.check_cnn_gradient(cnn_loss)
 # layer's cell. The trained parameters must classify the other digits (renamed the same way) with
 # **at least 90% accuracy**, measured with the reference forward pass. Training must finish well
 # within a minute (the grader stops any cell after 60 s).
+#
+# <details><summary>Hint 1</summary>
+#
+# One generator for the whole run, created once before the first epoch: `rng =
+# np.random.default_rng(seed)`; the parameters from `init_cnn_params(seed)`. `N // batch_size`
+# full batches and one smaller last batch when `N` is not a multiple.
+#
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Slicing the permutation gives the indices of a minibatch: `idx = perm[start:start +
+# batch_size]` for `start = 0, batch_size, 2*batch_size, ...`; `X_train[idx]`, `y_train[idx]` are
+# that minibatch. Build new arrays when updating: `params[k] = params[k] - lr_e * grads[k]`.
+#
+# </details>
+#
+# <details><summary>The loop</summary>
+#
+# ```
+# params, rng, loss_history = init_cnn_params(seed), np.random.default_rng(seed), []
+# for e in range(epochs):
+#     perm = rng.permutation(N)
+#     lr_e = lr * (1 - e / epochs)
+#     for start in range(0, N, batch_size):
+#         idx = perm[start:start + batch_size]
+#         loss, grads = cnn_loss(params, X_train[idx], y_train[idx])
+#         for k in params:
+#             params[k] = params[k] - lr_e * grads[k]
+#         loss_history.append(loss)
+# ```
+#
+# </details>
 
 # %% nbgrader={"grade": false, "grade_id": "train_cnn", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
@@ -1555,9 +1838,6 @@ def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
         params: the trained parameters (dict like init_cnn_params(seed)).
         loss_history: list with the minibatch loss of every step (floats).
 
-    Hint: params = init_cnn_params(seed); rng = np.random.default_rng(seed); every epoch
-    perm = rng.permutation(N) and lr_e = lr * (1 - e / epochs); for each batch of indices idx:
-    loss, grads = cnn_loss(...); params[k] = params[k] - lr_e * grads[k] for each key.
     """
     ### BEGIN SOLUTION
     params = init_cnn_params(seed)                             # seeded initial weights
@@ -1582,28 +1862,30 @@ def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
 import time
 
 params_cnn, loss_history = None, None          # stay None if train_cnn fails
-t_start = time.perf_counter()
-params_cnn, loss_history = train_cnn(X_train, y_train)
-t_train = time.perf_counter() - t_start
-print(f"train_cnn: {len(loss_history)} SGD steps in {t_train:.1f} s; "
-      f"loss {np.mean(loss_history[:20]):.3f} (first 20 steps) -> "
-      f"{np.mean(loss_history[-20:]):.3f} (last 20 steps)")
-for key_demo in ("W1", "b1", "W2", "b2"):
-    expect_shape(f"train_cnn params[{key_demo!r}]", params_cnn[key_demo],
-                 init_cnn_params()[key_demo].shape, "return the dict of parameters you trained.")
-assert len(loss_history) == 16 * int(np.ceil(len(y_train) / 32)), (
-    f"train_cnn: expected one loss per step, 16 epochs x {int(np.ceil(len(y_train) / 32))} "
-    f"batches = {16 * int(np.ceil(len(y_train) / 32))} values, got {len(loss_history)}. "
-    "Likely cause: wrong loop bounds (the last, smaller batch counts too).")
-assert np.mean(loss_history[-20:]) < 0.5 * np.mean(loss_history[:20]), (
-    "train_cnn: the loss did not go down (first 20 steps "
-    f"{np.mean(loss_history[:20]):.3f}, last 20 steps {np.mean(loss_history[-20:]):.3f}). "
-    "Likely cause: parameters not updated (params[k] = params[k] - lr_e * grads[k]), wrong sign, "
-    "or wrong gradients (check the cnn_loss tests).")
-print("train_cnn: visible tests passed")
+with visible_tests():
+    t_start = time.perf_counter()
+    params_cnn, loss_history = train_cnn(X_train, y_train)
+    t_train = time.perf_counter() - t_start
+    print(f"train_cnn: {len(loss_history)} SGD steps in {t_train:.1f} s; "
+          f"loss {np.mean(loss_history[:20]):.3f} (first 20 steps) -> "
+          f"{np.mean(loss_history[-20:]):.3f} (last 20 steps)")
+    for key_demo in ("W1", "b1", "W2", "b2"):
+        expect_shape(f"train_cnn params[{key_demo!r}]", params_cnn[key_demo],
+                     init_cnn_params()[key_demo].shape, "return the dict of parameters you trained.")
+    assert len(loss_history) == 16 * int(np.ceil(len(y_train) / 32)), (
+        f"train_cnn: expected one loss per step, 16 epochs x {int(np.ceil(len(y_train) / 32))} "
+        f"batches = {16 * int(np.ceil(len(y_train) / 32))} values, got {len(loss_history)}. "
+        "Likely cause: wrong loop bounds (the last, smaller batch counts too).")
+    assert np.mean(loss_history[-20:]) < 0.5 * np.mean(loss_history[:20]), (
+        "train_cnn: the loss did not go down (first 20 steps "
+        f"{np.mean(loss_history[:20]):.3f}, last 20 steps {np.mean(loss_history[-20:]):.3f}). "
+        "Likely cause: parameters not updated (params[k] = params[k] - lr_e * grads[k]), wrong sign, "
+        "or wrong gradients (check the cnn_loss tests).")
+    print("train_cnn: visible tests passed")
+
 
 # %% nbgrader={"grade": true, "grade_id": "cnn_accuracy_hidden", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests for train_cnn (10 points: it learns digits it has never seen) run when your notebook is graded.
+# Hidden tests for train_cnn ({points} points: it learns digits it has never seen) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _grader.check_cnn_accuracy(train_cnn)
 ### END HIDDEN TESTS
@@ -1629,27 +1911,33 @@ def cnn_scores(params, X):
     return scores
 
 
-pred_test = np.argmax(cnn_scores(params_cnn, X_test), axis=1)
-n_right = int(np.sum(pred_test == y_test))
-print(f"held-out test accuracy: {n_right / len(y_test):.2%} ({n_right}/{len(y_test)} digits)")
+if globals().get("params_cnn") is None or not globals().get("loss_history"):
+    print("No trained network yet: implement train_cnn (section 12b) and cnn_loss (12a), then run "
+          "the cells of section 12 from the top (digits_data, then the train_cnn test cell); "
+          "this report needs their params_cnn and loss_history.")
+else:
+    with visible_tests():
+        pred_test = np.argmax(cnn_scores(params_cnn, X_test), axis=1)
+        n_right = int(np.sum(pred_test == y_test))
+        print(f"held-out test accuracy: {n_right / len(y_test):.2%} ({n_right}/{len(y_test)} digits)")
 
-steps = np.arange(len(loss_history))
-running = np.convolve(loss_history, np.ones(20) / 20, mode="valid")
-plt.figure(figsize=(7, 3))
-plt.plot(steps, loss_history, lw=0.6, alpha=0.5, label="minibatch loss")
-plt.plot(steps[19:], running, lw=2, label="running mean (20 steps)")
-plt.xlabel("SGD step")
-plt.ylabel("cross-entropy")
-plt.title("Training loss")
-plt.legend()
-plt.tight_layout()
+        steps = np.arange(len(loss_history))
+        running = np.convolve(loss_history, np.ones(20) / 20, mode="valid")
+        plt.figure(figsize=(7, 3))
+        plt.plot(steps, loss_history, lw=0.6, alpha=0.5, label="minibatch loss")
+        plt.plot(steps[19:], running, lw=2, label="running mean (20 steps)")
+        plt.xlabel("SGD step")
+        plt.ylabel("cross-entropy")
+        plt.title("Training loss")
+        plt.legend()
+        plt.tight_layout()
 
-wrong = np.flatnonzero(pred_test != y_test)[:10]
-if len(wrong):
-    fig, axes = plt.subplots(1, len(wrong), figsize=(1.3 * len(wrong), 1.8), squeeze=False)
-    for ax, k in zip(axes[0], wrong):
-        ax.imshow(X_test[k, 0], cmap="gray_r")
-        ax.set_title(f"true {y_test[k]}\npred {pred_test[k]}", fontsize=9)
-        ax.axis("off")
-    fig.suptitle("Misclassified test digits", fontsize=10)
-    fig.tight_layout()
+        wrong = np.flatnonzero(pred_test != y_test)[:10]
+        if len(wrong):
+            fig, axes = plt.subplots(1, len(wrong), figsize=(1.3 * len(wrong), 1.8), squeeze=False)
+            for ax, k in zip(axes[0], wrong):
+                ax.imshow(X_test[k, 0], cmap="gray_r")
+                ax.set_title(f"true {y_test[k]}\npred {pred_test[k]}", fontsize=9)
+                ax.axis("off")
+            fig.suptitle("Misclassified test digits", fontsize=10)
+            fig.tight_layout()

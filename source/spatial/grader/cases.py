@@ -80,21 +80,35 @@ CONV_CASES = [
     ("stride3_pad2", (1, 2, 6, 7), (2, 3, 2), 3, 2, "float", "stride",
      "stride 3, padding 2: Ho = (6 + 4 - 3)//3 + 1 = 3, Wo = (7 + 4 - 2)//3 + 1 = 4"),
 ]
+# Integer inputs follow torch: a forward pass may return integers or floats as long as the
+# values are exact; a gradient must never be truncated.
+INTEGER_RULE = ("integer inputs: like PyTorch, a forward pass may return integers or floats as "
+                "long as the values are exact; a gradient must never be truncated: build gradient "
+                "buffers as float (np.zeros(x.shape)), not np.zeros_like(x) of an integer x")
 CONV_INTEGER = ("integer_inputs", (2, 2, 4, 5), (3, 2, 3), 1, 1, "int", "integer",
-                "x, w and b are int64 arrays: the result must be float, without truncation")
+                "x, w and b are int64 arrays; " + INTEGER_RULE)
 CONV_DISTINCT = ("distinct_C3_overlap", (2, 3, 6, 5), (2, 3, 2), 1, 1, "distinct", "core",
                  "C = 3, distinct values, overlapping windows: a (kh, kw, c) column order is wrong")
-CONV_CASES_PART1 = CONV_CASES + [CONV_INTEGER]                  # seeds 20240 + position
-CONV_CASES_PART2 = CONV_CASES + [CONV_DISTINCT, CONV_INTEGER]   # seeds 30240 + position
+# Output sizes where floor, ceil, round(1 + q) (half to even) and int(q + 0.5) + 1 disagree,
+# q = (H + 2p - k)/s: q = 0.5, 2.5 (round(1 + q) rounds up) and 1.5, 3.5 (round(q) + 1 does),
+# each in both axes across the cases of a function.
+CONV_ROUNDING = ("sizes_half_4x9_k3x2_s2", (2, 2, 4, 9), (3, 3, 2), 2, 0, "float", "stride",
+                 "(4 - 3)/2 = 0.5 and (9 - 2)/2 = 3.5: Ho = (4 - 3)//2 + 1 = 1, Wo = (9 - 2)//2 "
+                 "+ 1 = 4 (floor; ceil, round() or int(q + 0.5) give Ho = 2 or Wo = 5)")
+CONV_INT_X = ("integer_x_float_w", (2, 2, 5, 4), (3, 2, 2), 1, 0, "int_x", "integer",
+              "x is an int64 array (e.g. pixels), w and b are float: the result holds fractions; "
+              + INTEGER_RULE)
+CONV_CASES_PART1 = CONV_CASES + [CONV_INTEGER, CONV_ROUNDING, CONV_INT_X]   # seeds 20240 + position
+CONV_CASES_PART2 = CONV_CASES + [CONV_DISTINCT, CONV_INTEGER, CONV_ROUNDING, CONV_INT_X]  # 30240 + pos.
 
 
 def conv_inputs(seed, spec):
     """rng, x, w, b, kwargs, stride, padding of a conv case (stride/padding with defaults)."""
     name, xs, (f, kh, kw), stride, padding, kind, group, why = spec
     rng = default_rng(seed)
-    x = data(rng, xs, kind)
-    w = data(rng, (f, xs[1], kh, kw), kind)
-    b = data(rng, (f,), kind)
+    x = data(rng, xs, "int" if kind == "int_x" else kind)
+    w = data(rng, (f, xs[1], kh, kw), "float" if kind == "int_x" else kind)
+    b = data(rng, (f,), "float" if kind == "int_x" else kind)
     st = 1 if stride is OMIT else stride
     pd = 0 if padding is OMIT else padding
     return rng, x, w, b, kwargs_of(stride, padding), st, pd
@@ -123,16 +137,25 @@ POOL_CASES = [
     ("all_negative", (2, 2, 4, 4), 2, 2, "negative", "core",
      "every value is negative: the window maximum is negative (not 0)"),
     ("integer_input", (2, 2, 6, 5), 3, 2, "int_ties", "integer",
-     "int64 input with ties (results must be floating point)"),
+     "int64 input with ties; " + INTEGER_RULE),
+]
+# see CONV_ROUNDING; forward: seeds after POOL_CASES, backward: after POOL_BWD_EXTRA
+POOL_ROUNDING = [
+    ("sizes_7x5_k2_s2", (1, 2, 7, 5), 2, 2, "float", "stride",
+     "(7 - 2)/2 = 2.5 and (5 - 2)/2 = 1.5: Ho = 3, Wo = 2 (floor; ceil and int(q + 0.5) give "
+     "4 and 3, round(1 + q) gives 4 for Ho, round(q) + 1 gives 3 for Wo)"),
+    ("sizes_9x3_k2_s2", (2, 1, 9, 3), 2, OMIT, "float", "stride",
+     "(9 - 2)/2 = 3.5 and (3 - 2)/2 = 0.5: Ho = 4, Wo = 1 (floor; e.g. a 3x3 input with "
+     "kernel 2 gives a 1x1 output, as in torch)"),
 ]
 # backward only: name, x shape, kernel_size, stride, kind, group, what
 POOL_BWD_EXTRA = [
     ("overlap_k3_s1", (2, 2, 5, 6), 3, 1, "float", "stride",
      "kernel 3, stride 1: an element can be the maximum of several windows (+=)"),
     ("integer_ties_k2_s2", (2, 2, 6, 6), 2, 2, "int_ties", "integer",
-     "int64 input with many ties and a fractional dout"),
+     "int64 input with many ties and a fractional dout; " + INTEGER_RULE),
     ("integer_ties_k3_s1", (1, 2, 5, 5), 3, 1, "int_ties", "integer",
-     "int64 input with ties, overlapping windows, fractional dout"),
+     "int64 input with ties, overlapping windows, fractional dout; " + INTEGER_RULE),
 ]
 # hand-written ties: name, x, kernel, stride, dout, what. Their expected dx comes from the
 # reference (proven against hand-written arrays in gradebook_tests/test_reference.py): an
@@ -170,7 +193,7 @@ FLAT_CASES = [
     ("single_sample", (1, 2, 3, 4), "float", "shapes", "N = 1 must stay a (1, 24) matrix"),
     ("one_row_1x1x1x5", (1, 1, 1, 5), "float", "shapes", "N = C = H = 1: result (1, 5), never (5,)"),
     ("spatial_1x1", (3, 4, 1, 1), "float", "shapes", "H = W = 1: result (3, 4)"),
-    ("integer_input", (2, 2, 2, 3), "int", "integer", "int64 input"),
+    ("integer_input", (2, 2, 2, 3), "int", "integer", "int64 input; " + INTEGER_RULE),
 ]
 
 
@@ -199,7 +222,12 @@ COL_CASES = [
     ("overlap_k3_s1_pad1", (2, 2, 6, 5), 3, 1, 1, "distinct", "core",
      "stride 1 < kernel 3: windows overlap, an element of x appears in up to 9 rows"),
     ("integer_input", (2, 2, 4, 5), (2, 3), 1, 1, "int", "integer",
-     "x is an int64 array"),
+     "x is an int64 array; " + INTEGER_RULE),
+    # see CONV_ROUNDING
+    ("sizes_7x5_k2_s2", (1, 2, 7, 5), 2, 2, 0, "distinct", "stride",
+     "(7 - 2)/2 = 2.5 and (5 - 2)/2 = 1.5: Ho = 3, Wo = 2 (floor, not ceil or rounded)"),
+    ("sizes_8x5_k3x2_s2_p1", (2, 1, 8, 5), (3, 2), 2, 1, "distinct", "stride",
+     "(8 + 2 - 3)/2 = 3.5 and (5 + 2 - 2)/2 = 2.5: Ho = 4, Wo = 3 (floor, not ceil or rounded)"),
 ]
 # col2im is the adjoint of im2col: <im2col(x), c> == <x, col2im(c)>, on random x and c
 # name, x shape, kernel_size, stride, padding, group, what
