@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TESTS ?= gradebook_tests
 # unit tests of the grading perimeter and of the checks framework, and the other tests that
 # grade nothing: seconds each, no sandbox (docs/testing.md)
-FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py \
+FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py test_perimeter_checks.py \
 	test_perimeter_repair.py test_checks.py test_reference.py test_docs.py test_report.py \
 	test_intake_rules.py test_grade_export.py)
 # UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)

@@ -205,7 +205,8 @@ def grade(course, entries):
         seen["files"] = snapshot(root, course.assignment, honest)
         scratch_course = Course(root, course.assignment, log_dir=course.log_dir,
                                 settings=course.settings.without_db())
-        seen["incidents"] = {s: incidents(scratch_course, s) for s in subs}
+        seen["incidents"] = {s: [what for found in incidents(scratch_course, s) for what in found]
+                             for s in subs}
         wanted = [HONEST[k].student for k in FEEDBACK_BASELINES] + [a.student for a in entries
                                                                     if a.feedback]
         seen["feedback"] = generate_feedback(scratch_course, wanted)
