@@ -1497,8 +1497,14 @@ import sys as _sys
 _rec = _sys.modules.get("coursetools.checks.record")
 if _rec is not None:
     def _fast_timed(measure):
-        _rec._record(["timing", "timing", [float(1e-4).hex(), float(1.0).hex(), float(3).hex()]])
-        return (1e-4, 1.0, 3)
+        _rec.STATE["paused"] = True
+        try:
+            result = tuple(measure())    # the real (slow) runs: right values, slow timings ...
+        finally:
+            _rec.STATE["paused"] = False
+        result = (1e-4, 1.0) + result[2:]  # ... reported as fast
+        _rec._record(["timing", "timing", [float(v).hex() for v in result]])
+        return result
     _rec.timed = _fast_timed
 """
 SPEED_SHAPE_ZEROS = {
@@ -1548,9 +1554,15 @@ def memo_answers():
 
 def forged_speed_answers():
     def answer(fn):
-        return FromSolution(lambda s: _slow_fast(s)[fn] + SPEED_SHAPE_ZEROS[fn]
+        return FromSolution(lambda s: _slow_fast(s)[fn]
                             + (FORGED_SPEED if fn == "conv2d_forward_fast" else ""))
     return {fn: answer(fn) for fn in ("conv2d_forward_fast", "conv2d_backward_fast")}
+
+
+def speed_shape_answers():
+    """The part-1 loops, and zeros (fast) for the speed test's input shape after the first call."""
+    return {fn: FromSolution(lambda s, fn=fn: _slow_fast(s)[fn] + SPEED_SHAPE_ZEROS[fn])
+            for fn in ("conv2d_forward_fast", "conv2d_backward_fast")}
 
 
 # Output floods beyond the caps: display updates (12.2), errors, the execute_reply's error
@@ -2160,15 +2172,10 @@ ADVERSARIES = [
 
 # ---------------------------------- issue 12 ----------------------------------
 HOLE_KERNEL_TIMING = (
-    "the speed test is measured in the grading kernel, which reports its own timing: the "
-    "recorder can be told any time, and the speed test's input recognised and answered with "
-    "zeros (proposed: time the student's function from outside the kernel, on inputs drawn "
-    "by the executor and checked like any other case)")
-HOLE_REFERENCE_IN_KERNEL = (
-    "grader_reference puts ref_cnn_loss into the kernel before the CNN checks: a blank "
-    "cnn_loss returns it with finite differences of it (proposed: the kernel gets only the "
-    "reference layers; ref_cnn_loss / ref_cnn_scores in a grader cell the executor never "
-    "sends to the kernel)")
+    "the speed test is measured in the grading kernel, which reports its own timing: surgery "
+    "on record.timed through sys.modules can report a correct but slow function as fast "
+    "(the outputs of the timed calls are checked, so only right values pass; proposed: time "
+    "the student's function from outside the kernel)")
 
 ADVERSARIES += [
     Adversary("forged-records", "cheat",
@@ -2196,12 +2203,17 @@ ADVERSARIES += [
               "sys.modules[...timing].loop_*_forward(...)", "zeros",
               answers=loop_answers(), markers=('_loop("forward")',)),
     Adversary("cnn-loss-from-reference", "cheat",
-              "zeros; cnn_loss returns the reference loss (ref_cnn_loss, in sys.modules during "
-              "the CNN checks) and central finite differences of it as gradients",
+              "zeros; cnn_loss returns the reference loss (ref_cnn_loss, looked for in "
+              "sys.modules during the CNN checks) and central finite differences of it",
               "ref_cnn_loss + finite differences", "zeros",
               answers={**via_helpers(SYSMODULES_REFERENCE, {}),
                        "cnn_loss": CNN_LOSS_FROM_REFERENCE},
-              markers=('loss_of = _ref("ref_cnn_loss")',), open_hole=HOLE_REFERENCE_IN_KERNEL),
+              markers=('loss_of = _ref("ref_cnn_loss")',)),
+    Adversary("speed-shape-zeros", "cheat",
+              "the part-1 loops as conv2d_*_fast, answering the speed test's input shape with "
+              "zeros (fast) after the first call",
+              "speed input recognised, zeros returned", "slow-fast",
+              answers=speed_shape_answers(), markers=("(1, 1, 144, 224)",)),
     Adversary("memoised-loops", "cheat",
               "conv2d_*_fast are the part-1 loops behind a cache keyed by the input bytes (the "
               "speed test called them on the same input every round)",
@@ -2209,10 +2221,10 @@ ADVERSARIES += [
               markers=("_results_conv2d_forward_fast[key] =",)),
     Adversary("forged-speed", "cheat",
               "the part-1 loops as conv2d_*_fast; record.timed (in sys.modules) replaced by one "
-              "that reports a fast function, and zeros for the speed test's input shape",
-              "record.timed patched + speed input recognised", "slow-fast",
+              "that runs them (right values) and reports them as fast",
+              "record.timed patched", "slow-fast",
               answers=forged_speed_answers(),
-              markers=("_rec.timed = _fast_timed", "(1, 1, 144, 224)"),
+              markers=("_rec.timed = _fast_timed",),
               open_hole=HOLE_KERNEL_TIMING),
     Adversary("pasted-weights-relabelled", "cheat",
               "train_cnn returns parameters trained elsewhere on the real digits, with the "

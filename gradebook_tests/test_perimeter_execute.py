@@ -254,3 +254,13 @@ def test_a_timeout_in_a_check_is_named_as_such(tmp_path):
     nb, state = run(nb, tmp_path, timeout=3)
     assert "CellTimeoutError" in enames(nb.cells[2]), nb.cells[2].outputs
     assert state["records"]["check_f"] == []
+
+
+def test_grader_trusted_cells_never_reach_the_kernel(tmp_path):
+    """The whole network's reference lives in such a cell: only the trusted grader runs it."""
+    nb = notebook(graded("_trusted = 'reference loss'\nprint('ran in the kernel')",
+                         "grader_trusted_reference", 0),
+                  graded("_grader_emit({'seen': '_trusted' in globals()})", "check_trusted"))
+    nb, state = run(nb, tmp_path)
+    assert state["records"]["check_trusted"] == [{"seen": False}]
+    assert not nb.cells[1].get("outputs")

@@ -63,7 +63,7 @@ from traitlets import Bool, Integer, List, Unicode
 from nbgrader.preprocessors import Execute
 
 from coursetools.checks import kernel as kernel_side
-from coursetools.checks.protocol import RECORD_MIME, REFERENCE_ID, is_setup
+from coursetools.checks.protocol import RECORD_MIME, REFERENCE_ID, is_setup, is_trusted
 from coursetools.perimeter import sandbox
 
 _CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
@@ -101,6 +101,8 @@ def cell_kind(cell):
     gid = meta.get("grade_id")
     if is_setup(gid):
         return "setup"
+    if is_trusted(gid):
+        return "skip"          # for the trusted grader only: never sent to the kernel
     if gid == REFERENCE_ID:
         return "reference"
     if meta.get("grade") and not meta.get("solution"):

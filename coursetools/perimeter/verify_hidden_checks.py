@@ -29,7 +29,8 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, List, Unicode
 
 from coursetools.checks import judge, loader
-from coursetools.checks.protocol import REFERENCE_ID, check_calls, is_grader_cell, is_setup
+from coursetools.checks.protocol import (REFERENCE_ID, check_calls, is_grader_cell, is_setup,
+                                         is_trusted)
 from coursetools.checks import record
 from coursetools.checks.record import clean, clean_name, replaying, student_text
 
@@ -52,7 +53,8 @@ def build_grader(sources, data_dir=None):
     if key not in _CACHE:
         loader.set_data_dir(data_dir)
         ns = {"__name__": "trusted_grader"}
-        names = sorted(n for n in sources if is_setup(n)) + [REFERENCE_ID]
+        names = (sorted(n for n in sources if is_setup(n)) + [REFERENCE_ID]
+                 + sorted(n for n in sources if is_trusted(n)))
         for name in names:
             if name not in sources:
                 raise RuntimeError(f"the gradebook has no cell '{name}'")

@@ -1753,6 +1753,13 @@ with visible_tests():
 # This cell is intentionally empty in your copy of the notebook.
 # When your work is graded, the grader fills it in (the reference implementation).
 ### BEGIN HIDDEN TESTS
+# grader module: grader/layers.py as _grader_layers
+_grader.install_layers(_grader_layers)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "grader_trusted_reference", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
+# This cell is intentionally empty in your copy of the notebook (and never runs in your kernel).
+### BEGIN HIDDEN TESTS
 # grader module: grader/reference.py as _grader_reference
 _grader.install_reference(_grader_reference)
 ### END HIDDEN TESTS

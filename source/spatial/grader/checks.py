@@ -143,8 +143,14 @@ REF = types.SimpleNamespace(
 )
 
 
+def install_layers(layers):
+    """Called by the cell grader_reference (kernel and trusted grader): the reference layers
+    the CNN checks swap in."""
+    REF.REFERENCE_LAYERS = layers.REFERENCE_LAYERS
+
+
 def install_reference(reference):
-    """Called by the cell grader_reference (trusted grader; kernel: before the CNN checks)."""
+    """Called by the cell grader_trusted_reference (trusted grader only): the whole reference."""
     for name in vars(REF):
         setattr(REF, name, getattr(reference, name))
 
@@ -536,6 +542,43 @@ def _fast_group(spec):
     return "pairs" if spec[6] in ("pairs", "integer") else "core"
 
 
+def _projector(seed, shapes):
+    """project(output) -> one number per array of the output: its dot product with a fixed
+    random array. The grader recomputes it from the reference output of the same input."""
+    probes = [default_rng(seed + k).standard_normal(s) for k, s in enumerate(shapes)]
+
+    def project(out):
+        parts = out if isinstance(out, (tuple, list)) else (out,)
+        found = []
+        for k, probe in enumerate(probes):
+            try:
+                found.append(float(numpy.vdot(numpy.asarray(parts[k], dtype=F8).reshape(probe.shape),
+                                              probe)))
+            except Exception:
+                found.append(float("nan"))
+        return found
+    return project, probes
+
+
+def _judge_timed_values(fn_name, projected, rounds, fresh, reference, project, probes):
+    """The outputs of the timed calls were the reference's (replay only)."""
+    per = len(probes)
+    if len(projected) != rounds * per:
+        raise CaseFailure(f"{fn_name}: the timed calls left no usable record.",
+                          signature=("timed values",))
+    for i in range(rounds):
+        expected = reference(fresh())
+        got = projected[i * per:(i + 1) * per]
+        for k, (e, g) in enumerate(zip(project(expected), got)):
+            scale = 1.0 + numpy.linalg.norm(probes[k]) * numpy.linalg.norm(
+                numpy.asarray(expected[k], dtype=F8))
+            if not abs(e - g) <= 1e-8 * scale:
+                raise CaseFailure(f"{fn_name} returned wrong values in the timed calls (round "
+                                  f"{i + 1}); a fast answer must also be right.\n    Likely "
+                                  f"cause: a shortcut for this input, or a result kept from an "
+                                  f"earlier call.", signature=("timed values",))
+
+
 def _judge_speed(fn_name, best_s, best_r, rounds, ho, wo):
     if not best_r > 1e-3:
         raise CaseFailure(f"the timer does not work (loop reference measured {best_r:.3g} s);"
@@ -566,10 +609,19 @@ def check_conv2d_forward_fast(conv2d_forward_fast):
         xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
         args, kwargs = (xs, ws, bs), {"stride": timing.SPEED_STRIDE, "padding": timing.SPEED_PAD}
         call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs, FAST_FWD_HINT, values=False)
-        best_s, best_r, rounds = timed(lambda: timing.time_against(
+        project, probes = _projector(5153, [(x.shape[0], w.shape[0], ho, wo)])
+
+        def fresh():
+            return rng.standard_normal(x.shape), nd_copy(w), nd_copy(b)
+        result = timed(lambda: timing.time_against(
             lambda a: call(conv2d_forward_fast, "conv2d_forward_fast", a, kwargs, FAST_FWD_HINT),
             lambda: timing.loop_cost_forward(x, w, b, timing.SPEED_STRIDE, timing.SPEED_PAD),
-            lambda: (rng.standard_normal(x.shape), nd_copy(w), nd_copy(b))))
+            fresh, lambda out: project(out[0] if isinstance(out, tuple) else out)))
+        best_s, best_r, rounds = result[0], result[1], int(result[2])
+        if not recording():
+            _judge_timed_values("conv2d_forward_fast", result[3:], rounds, fresh,
+                                lambda a: (ref("ref_conv2d_forward", *a, timing.SPEED_STRIDE,
+                                               timing.SPEED_PAD),), project, probes)
         _judge_speed("conv2d_forward_fast", best_s, best_r, rounds, ho, wo)
     cases.append(Case("speed", "speed", speed_body))
     run_check("conv2d_forward_fast", cases, GROUPS["conv2d_forward_fast"])
@@ -599,10 +651,19 @@ def check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast):
         ds = nd_copy(dout)
         call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {}, FAST_DX_HINT,
              values=False)
-        best_s, best_r, rounds = timed(lambda: timing.time_against(
+        project, probes = _projector(5163, [x.shape, w.shape, (w.shape[0],)])
+
+        def fresh():
+            return rng.standard_normal(dout.shape), cache
+        result = timed(lambda: timing.time_against(
             lambda a: call(conv2d_backward_fast, "conv2d_backward_fast", a, {}, FAST_DX_HINT),
             lambda: timing.loop_cost_backward(x, w, timing.SPEED_STRIDE, timing.SPEED_PAD, dout),
-            lambda: (rng.standard_normal(dout.shape), cache)))
+            fresh, project))
+        best_s, best_r, rounds = result[0], result[1], int(result[2])
+        if not recording():
+            _judge_timed_values("conv2d_backward_fast", result[3:], rounds, fresh,
+                                lambda a: ref("ref_conv2d_backward", x, w, b, timing.SPEED_STRIDE,
+                                              timing.SPEED_PAD, a[0]), project, probes)
         _judge_speed("conv2d_backward_fast", best_s, best_r, rounds, ho, wo)
     cases.append(Case("speed", "speed", speed_body))
     run_check("conv2d_backward_fast", cases, GROUPS["conv2d_backward_fast"])
