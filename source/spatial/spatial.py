@@ -1795,8 +1795,10 @@ _grader.check_cnn_gradient(cnn_loss)
 # and `seed`: your function must train on its arguments, not on the notebook's data. During that
 # run the reference layers replace yours, so a bug in one of your layers costs points only in that
 # layer's cell. The trained parameters must classify the other digits (renamed the same way) with
-# **at least 90% accuracy**, measured with the reference forward pass. Training must finish well
-# within a minute (the grader stops any cell after 60 s).
+# **at least 90% accuracy**, measured with the reference forward pass. A second run trains on 100
+# digits with *random* labels: nothing to generalise, so plain SGD must fit them by heart (at least
+# 60% of them right; chance is 10%). Training must finish well within a minute (the grader stops
+# any cell after 60 s).
 #
 # <details><summary>Hint 1</summary>
 #
