@@ -175,7 +175,8 @@ CONV_DX_HINT = ("dxpad[n, c, i*sh+u, j*sw+v] += dout[n, f, i, j] * w[f, c, u, v]
                 "dx = dxpad[:, :, ph:ph+H, pw:pw+W] (p:-p is empty when p = 0); dx has x's shape.")
 CONV_DW_HINT = ("dw[f, c, u, v] += dout[n, f, i, j] * xpad[n, c, i*sh+u, j*sw+v] summed over "
                 "every sample n and every output position (i, j).")
-CONV_DB_HINT = "db = dout.sum(axis=(0, 2, 3)): one value per filter, summed over N, Ho, Wo."
+CONV_DB_HINT = ("db is dout summed over axes (0, 2, 3): one value per filter, summed over N, "
+                "Ho, Wo.")
 SECOND_CALL = " A second call must give the same result: do not keep state or change the cache."
 
 

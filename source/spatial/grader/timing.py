@@ -48,8 +48,8 @@ def _pair(v):
 def loop_cost_forward(x, w, b, stride, padding):
     """Timing reference: the part-1 forward loop (i, j, f), NumPy inside, with an addition
     where the convolution multiplies (see the module docstring): its cost, not its values."""
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = _pair(stride)              # the loop's own copy (timing only)
+    ph, pw = _pair(padding)             # the loop's own copy (timing only)
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     ho = (h + 2 * ph - kh) // sh + 1
@@ -68,8 +68,8 @@ def loop_cost_forward(x, w, b, stride, padding):
 def loop_cost_backward(x, w, stride, padding, dout):
     """Timing reference: the part-1 backward loop (i, j, f), NumPy inside, with additions
     where the gradients multiply (see the module docstring): its cost, not its values."""
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = _pair(stride)              # the loop's own copy (timing only)
+    ph, pw = _pair(padding)             # the loop's own copy (timing only)
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     _, _, ho, wo = dout.shape
@@ -77,7 +77,7 @@ def loop_cost_backward(x, w, stride, padding, dout):
     xp[:, :, ph:ph + h, pw:pw + wd] = x
     dxp = np_zeros(xp.shape)
     dw = np_zeros(w.shape)
-    db = dout.sum(axis=(0, 2, 3))
+    db = dout.sum(axis=(0, 2, 3))       # timing only: the loop's cost, not the answer
     for i in range(ho):
         for j in range(wo):
             r, s = i * sh, j * sw
