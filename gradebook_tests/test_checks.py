@@ -93,6 +93,77 @@ def test_not_implemented_is_said_plainly():
     assert v.score(8) == 0 and v.text(8).startswith("f is not implemented yet")
 
 
+def test_not_implemented_for_some_inputs_loses_only_those_cases():
+    def half_done(x):
+        if x[0] >= 2:
+            raise NotImplementedError("large inputs")
+        return 2 * x
+    v = verdict_of(half_done)
+    assert v.score(8) == 4 + 2 and not v.not_implemented
+    assert "raised NotImplementedError for this case" in v.text(8)
+
+
+def _repeat_check(fn):
+    """Two calls per case: the second one's failure is a "repeat" failure."""
+    def body(ctx, k):
+        x = np.arange(3.0) + k
+        out = record.call(fn, "f", (x,), {}, "double it")
+        expect_array("out", out, 2 * x, "double it")
+        again = record.call(fn, "f (second call)", (x,), {}, "double it", kind="repeat")
+        expect_array("out (second call)", again, 2 * x, "double it", kind="repeat")
+    run_check("f", [Case(f"c{k}", "a", lambda ctx, k=k: body(ctx, k)) for k in range(3)],
+              [Group("a", "values", 3), Group(UNCHANGED, "unchanged", 1)])
+
+
+def replayed(check, fn):
+    sink = []
+    with record.capturing(sink):
+        check(fn)
+    with record.replaying(sink[0]):
+        check(None)
+    return judge.LAST["verdict"]
+
+
+def test_a_second_call_that_crashes_costs_only_the_unchanged_group():
+    state = {"calls": 0}
+    def once_only(x):
+        state["calls"] += 1
+        if state["calls"] % 2 == 0:
+            raise KeyError("cache")          # like cache.pop(...) on the second backward
+        return 2 * x
+    v = replayed(_repeat_check, once_only)
+    assert v.score(4) == 3
+    assert "3 of 3 cases changed an input or differed the second time" in v.text(4)
+
+
+def _timed_check(measure):
+    def body(ctx):
+        record.timed(measure, "f_fast", "make it vectorised")
+    run_check("f_fast", [Case("t", "a", body)], [Group("a", "speed", 1)])
+
+
+def test_an_exception_inside_the_timed_calls_is_reported_like_any_call():
+    def measure():
+        raise ZeroDivisionError("division by zero")
+    v = replayed(_timed_check, measure)
+    assert v.score(2) == 0
+    assert "f_fast (timed)" in v.text(2) and "ZeroDivisionError" in v.text(2)
+
+
+def test_malformed_timings_in_a_record_are_a_mismatch_not_a_crash():
+    sink = []
+    with record.capturing(sink):
+        _timed_check(lambda: (0.1, 0.2))
+    events = sink[0]["cases"]["t"]
+    for event in events:
+        if event[0] == "timing":
+            event[2] = ["not-a-float"]
+    with record.replaying(sink[0]):
+        _timed_check(None)
+    v = judge.LAST["verdict"]
+    assert v.score(2) == 0 and "malformed" in v.text(2)
+
+
 def test_splice_packs_only_what_a_module_imports(tmp_path):
     (tmp_path / "grader").mkdir()
     (tmp_path / "grader" / "checks.py").write_text("from . import cases\nVALUE = cases.N + 1\n")
@@ -122,6 +193,7 @@ def test_forbidden_libraries_are_flagged_in_answer_and_added_cells_only():
     assert uses("import importlib\nimportlib.import_module('jax')") == [("jax", 2)]
     assert uses("exec('import cv2')") == [("cv2", 1)]
     assert uses("import numpy as np\nname = 'torch is not imported here'") == []
+    assert uses('def f():\n    """Like `from torch.nn import functional`, in numpy."""') == []
     answer = new_code_cell("def conv2d_forward(x):\n    import torch\n    return x")
     answer.metadata["nbgrader"] = {"grade_id": "conv2d_forward", "solution": True}
     locked = new_code_cell("import scipy  # instructor code")

@@ -94,3 +94,16 @@ def test_unknown_nbgrader_ids_are_stripped(tiny_course, released, layout):
     fixed = repaired(tiny_course, nb)
     assert_intact(fixed, layout)
     assert "nbgrader" not in fixed.cells[-1].metadata
+
+
+@pytest.mark.parametrize("bad", ["oops", ["x"], {"grade_id": ["x"]}, {"grade_id": {"a": 1}}, 5])
+def test_metadata_of_the_wrong_type_is_dropped_not_a_crash(tiny_course, released, layout, bad):
+    """Found by review: a string, list or unhashable grade_id made RepairCells raise, and
+    nbgrader gave up on the whole student."""
+    nb = copy.deepcopy(released)
+    extra = nbformat.v4.new_code_cell("print('mine')")
+    extra.metadata["nbgrader"] = bad
+    nb.cells.append(extra)
+    fixed = repaired(tiny_course, nb)
+    assert_intact(fixed, layout)
+    assert "nbgrader" not in fixed.cells[-1].metadata

@@ -97,14 +97,15 @@ def _fail(kind, message, signature=None):
     ctx["failures"].append(failure)
 
 
-def unpack(what, result, names):
-    """The parts of a tuple result; anything else fails the case at once."""
+def unpack(what, result, names, kind="values"):
+    """The parts of a tuple result; anything else fails the case at once (a failure of
+    ``kind``: "repeat" for a second call)."""
     if not isinstance(result, (tuple, list)) or len(result) != len(names):
         got = _rec.clean_name(type(result).__name__)
         if isinstance(result, (tuple, list)):
             got += f" of length {len(result)}"
         raise CaseFailure(f"{what} must return a tuple ({', '.join(names)}); got a {got}.",
-                          signature=("unpack", what))
+                          kind, signature=("unpack", what))
     return result
 
 
@@ -169,6 +170,8 @@ def expect_unchanged(what, before, obj, who):
 
 def numeric_grad(loss, arr, eps=1e-6):
     """Central differences of loss() w.r.t. every element of the grader-owned array arr."""
+    if not arr.flags.c_contiguous:   # reshape(-1) would copy: the steps would be lost
+        raise ValueError("numeric_grad needs a C-contiguous array")
     g = np_zeros(arr.shape, dtype=float64)
     flat = arr.reshape(-1)
     gflat = g.reshape(-1)
@@ -272,12 +275,14 @@ class Verdict:
             cases, failed = self.counts.get(group.id, (0, 0))
             what = (f"{cases} case{'s' if cases != 1 else ''}" if group.id != UNCHANGED
                     else "every case")
+            if group.id == UNCHANGED and failed:
+                what = f"{failed} of {cases} cases changed an input or differed the second time"
             state = "passed" if self.passed.get(group.id) else "FAILED"
             detail = (f": {failed} of {cases} cases failed" if state == "FAILED" and failed
                       else ": counts only when the values are right" if group.id in self.gated
                       else f", {what}")
-            if state == "FAILED" and group.id == UNCHANGED and not self.unchanged_failed:
-                detail = ": only counts when another group passes"
+            if state == "FAILED" and group.id == UNCHANGED:
+                detail = f": {what}" if failed else ": only counts when another group passes"
             lines.append(f"  {state:<6}  {group.title} ({pts:g} point{'s' if pts != 1 else ''}{detail})")
         lines.extend(self.printed[:3])
         body = "\n".join(lines)
@@ -344,8 +349,8 @@ def run_check(fn_name, cases, groups):
                     simplefilter("ignore")          # student warnings must not reach stderr
                     case.body({"call": "", "why": "", "failures": []})
             except NotImplementedYet:
-                break                               # the grader stops at the same place
-            except KeyboardInterrupt:
+                pass                                # every case runs: a function may raise
+            except KeyboardInterrupt:               # NotImplementedError for some inputs only
                 raise
             except Exception:
                 pass                                # judged by the grader, from the record
@@ -364,7 +369,7 @@ def run_check(fn_name, cases, groups):
         verdict.no_record = ("no record of these hidden tests came out of the grading kernel "
                              "(they did not run to the end).")
         return verdict
-    value_failed, unchanged_failed = set(), False
+    value_failed, unchanged_cases, not_implemented = set(), set(), []
     for case in cases:
         ctx = {"call": "", "why": "", "failures": []}
         events = replay["cases"].get(case.name)
@@ -373,8 +378,11 @@ def run_check(fn_name, cases, groups):
         try:
             case.body(ctx)
         except NotImplementedYet as e:
-            verdict.not_implemented = str(e.args[0]) if e.args else fn_name
-            return verdict
+            name = str(e.args[0]) if e.args else fn_name
+            not_implemented.append(name)
+            ctx["failures"].append(CaseFailure(
+                f"{name} raised NotImplementedError for this case: it must handle it too.",
+                signature=("not implemented", name)))
         except CaseFailure as e:
             ctx["failures"].append(e)
         except RecordMismatch as e:
@@ -393,12 +401,16 @@ def run_check(fn_name, cases, groups):
         if values:
             value_failed.add(case.name)
         if side:
-            unchanged_failed = True
+            unchanged_cases.add(case.name)
         for failure in values or side:
             verdict.failures.append((case.name, ctx, failure))
             break
         if values and side:
             verdict.failures.append((case.name, ctx, side[0]))
+    if len(not_implemented) == len(cases):      # a stub: one plain sentence, no case list
+        verdict.not_implemented = not_implemented[0]
+        return verdict
+    unchanged_failed = bool(unchanged_cases)
     for group in groups:
         members = [c for c in cases if c.group == group.id]
         failed = [c for c in members if c.name in value_failed]
@@ -412,7 +424,7 @@ def run_check(fn_name, cases, groups):
         values = [g.id for g in groups if g.id != UNCHANGED and not g.needs]
         verdict.passed[UNCHANGED] = (not unchanged_failed) and any(verdict.passed[g] for g in values)
         verdict.unchanged_failed = unchanged_failed
-        verdict.counts[UNCHANGED] = (len(cases), 0)
+        verdict.counts[UNCHANGED] = (len(cases), len(unchanged_cases))
     return verdict
 
 

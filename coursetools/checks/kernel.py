@@ -67,5 +67,9 @@ def bootstrap_code(sources):
         "        sys.modules[module.__name__] = module\n"
         "        setattr(sys.modules['coursetools.checks'], name, module)\n"
         "        exec(compile(source, module.__file__, 'exec'), module.__dict__)\n"
+        "    import os\n"
+        "    # the assignment's files are where the kernel started (a later os.chdir by a\n"
+        "    # student cell must not hide them from the checks)\n"
+        "    sys.modules['coursetools.checks.loader'].set_data_dir(os.getcwd())\n"
         f"_cnn_bootstrap({blob!r})\n"
         "del _cnn_bootstrap\n")

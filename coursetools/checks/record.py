@@ -382,9 +382,33 @@ def use_submission(code_cells):
         return
     words, lines = set(), set()
     for source in code_cells:
-        words.update(_WORD.findall(str(source)))
+        words.update(_identifiers(str(source)))
         lines.update(line.strip() for line in str(source).splitlines() if line.strip())
     VOCABULARY.update(words=frozenset(words), lines=frozenset(lines))
+
+
+def _identifiers(source):
+    """The names a cell's code defines or uses (not its comments or strings: words put there
+    would let any text through)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.arg):
+            found.add(node.arg)
+        elif isinstance(node, ast.alias):
+            found.update((node.asname or node.name).split("."))
+    return found
 
 
 def _known_words(text):
@@ -450,12 +474,12 @@ def _base_name(fn_name):
     return str(fn_name).split(" (", 1)[0]
 
 
-def call(fn, fn_name, args, kwargs, hint, values=True):
+def call(fn, fn_name, args, kwargs, hint, values=True, kind="values"):
     """fn(*args, **kwargs): recorded in the kernel, replayed in the trusted grader.
 
     ``values=False`` keeps only shapes and dtypes of the result (timed calls). An exception
-    raised by ``fn`` becomes a CaseFailure naming the student's own line; NotImplementedError
-    becomes NotImplementedYet.
+    raised by ``fn`` becomes a CaseFailure of ``kind`` naming the student's own line (a second
+    call that crashes is a "repeat" failure); NotImplementedError becomes NotImplementedYet.
     """
     if not recording():
         ev = _next_event(("call", "raise"), fn_name)
@@ -464,7 +488,7 @@ def call(fn, fn_name, args, kwargs, hint, values=True):
                 raise NotImplementedYet(_base_name(fn_name))
             info = ev[2]
             sig_type = info.get("type") if isinstance(info, dict) else "Exception"
-            raise CaseFailure(exception_text(fn_name, info, hint),
+            raise CaseFailure(exception_text(fn_name, info, hint), kind,
                               signature=("raise", _base_name(fn_name), str(sig_type)[:60]))
         for i, change in ev[3]:
             restore(args[int(i)], change)
@@ -495,17 +519,33 @@ def observed(name, value):
     return decode(_next_event(("value",), name)[2])
 
 
-def timed(measure):
-    """measure() -> tuple of numbers, taken in the kernel (student calls inside not recorded)."""
+def timed(measure, fn_name="the timed calls", hint=""):
+    """measure() -> tuple of numbers, taken in the kernel (student calls inside not recorded).
+
+    An exception raised while measuring is recorded and reported like any call's.
+    """
     if recording():
         STATE["paused"] = True
         try:
             result = measure()
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            _record(["timing", "timing", {"error": describe_exception(e)}])
+            raise CaseFailure(f"{fn_name} raised {type(e).__name__}") from None
         finally:
             STATE["paused"] = False
         _record(["timing", "timing", [float(v).hex() for v in result]])
         return result
-    return tuple(float.fromhex(v) for v in _next_event(("timing",), "timing")[2])
+    numbers = _next_event(("timing",), "timing")[2]
+    if isinstance(numbers, dict):
+        info = numbers.get("error")
+        raise CaseFailure(exception_text(f"{fn_name} (timed)", info, hint),
+                          signature=("raise", _base_name(fn_name), "timed"))
+    try:
+        return tuple(float.fromhex(v) for v in numbers)
+    except (TypeError, ValueError, AttributeError):
+        raise RecordMismatch("the record's timings are malformed") from None
 
 
 def clock():

@@ -53,10 +53,11 @@ class RepairCells(NbGraderPreprocessor):
         known = {name: (cell_type, locked) for name, cell_type, locked, _ in layout}
         seen = set()
         for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader")
-            if not isinstance(meta, dict) or "grade_id" not in meta:
-                if isinstance(meta, dict):
-                    del cell.metadata["nbgrader"]
+            if not isinstance(cell.get("metadata"), dict):
+                cell["metadata"] = nbformat.NotebookNode()
+            meta = cell.metadata.get("nbgrader")
+            if not isinstance(meta, dict) or not isinstance(meta.get("grade_id"), str):
+                cell.metadata.pop("nbgrader", None)   # absent, tampered or of the wrong type
                 continue
             name = meta.get("grade_id")
             if name not in known or name in seen:

@@ -6,10 +6,14 @@ against these functions. The kernel only ever holds layers.py (for the CNN check
 network's loss or scores, so a student's cnn_loss cannot differentiate the reference loss.
 """
 
-from .layers import (REFERENCE_LAYERS, np_arange, np_exp, np_log, np_maximum,  # noqa: F401
-                     ref_col2im, ref_conv2d_backward, ref_conv2d_forward, ref_flatten_backward,
-                     ref_flatten_forward, ref_im2col, ref_log_softmax, ref_maxpool2d_backward,
-                     ref_maxpool2d_forward)
+from .layers import (REFERENCE_LAYERS, np_arange, np_maximum, ref_col2im, ref_conv2d_backward,
+                     ref_conv2d_forward, ref_flatten_backward, ref_flatten_forward, ref_im2col,
+                     ref_log_softmax, ref_maxpool2d_backward, ref_maxpool2d_forward)
+
+# what the checks install (checks.install_reference): every layer's reference and the network's
+__all__ = ["REFERENCE_LAYERS", "ref_col2im", "ref_conv2d_backward", "ref_conv2d_forward",
+           "ref_flatten_backward", "ref_flatten_forward", "ref_im2col", "ref_maxpool2d_backward",
+           "ref_maxpool2d_forward", "ref_cnn_scores", "ref_cnn_loss", "CHECKS_AFTER_REFERENCE"]
 
 
 def ref_cnn_scores(P, X):
