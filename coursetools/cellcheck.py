@@ -1,4 +1,5 @@
-"""Every code cell of a notebook must compile before it is handed out.
+"""Every code cell of a notebook must compile before it is handed out (and a graded cell
+makes at most one hidden check call).
 
 A syntax error in a locked cell (a visible test, a hidden check, the setup) cannot be fixed by
 the student and costs every student the cell; nbgrader copies it into the release without a
@@ -81,7 +82,7 @@ def check_notebook(nb, where, source_lines=None):
         if cell.cell_type != "code":
             continue
         code = cell_text(cell)
-        found = check_cell(code, transformer)
+        found = check_cell(code, transformer) or _check_call_problem(cell, code)
         if not found:
             continue
         line, message = found
@@ -91,6 +92,22 @@ def check_notebook(nb, where, source_lines=None):
         file_line = _file_line(source_lines, grade_id(cell), code_lines, line) if source_lines else 0
         problems.append(CellProblem(where, str(name), line, file_line, message, text))
     return problems
+
+
+def _check_call_problem(cell, code):
+    """(line, message) when a graded test cell makes more than one hidden check call: the
+    grader scores a cell by its first call only, so the others would pass unnoticed."""
+    from coursetools.checks.protocol import CHECK_CALL
+
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if not meta.get("grade") or meta.get("solution"):
+        return None
+    calls = list(CHECK_CALL.finditer(code))
+    if len(calls) < 2:
+        return None
+    line = code.count("\n", 0, calls[1].start()) + 1
+    return line, (f"a graded cell makes {len(calls)} hidden check calls; only the first is "
+                  "scored (one check per cell: split it into cells with their own points)")
 
 
 def _file_line(source_lines, gid, code_lines, line):

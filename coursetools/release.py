@@ -77,7 +77,7 @@ def release_if_changed(course, log=print):
 def _refuse(problems):
     shown = "\n  ".join(map(str, problems[:10]))
     more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-    raise CourseError(f"{len(problems)} code cell(s) do not compile; do not hand this release "
+    raise CourseError(f"{len(problems)} code cell(s) cannot be handed out as they are; do not hand this release "
                       f"out:\n  {shown}{more}")
 
 

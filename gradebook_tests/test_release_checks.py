@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import REPO, copy_course, make
-from coursetools.cellcheck import check_cell
+from coursetools.cellcheck import check_cell, check_notebook
 
 SOURCE = "source/spatial/spatial.py"
 
@@ -53,6 +53,23 @@ def test_check_cell_names_the_line(code, line, what):
                                   "%%time\nx = 1\n", "x = np.zeros(3)\nx?\n", "def f():\n    return 1\n"])
 def test_check_cell_accepts_ipython_that_is_python(code):
     assert check_cell(code) is None
+
+
+def test_a_graded_cell_with_two_check_calls_is_refused():
+    """The grader scores a cell by its first check call: a second one would never count."""
+    import nbformat.v4 as v4
+
+    def graded(code, gid):
+        cell = v4.new_code_cell(code)
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
+                                     "grade_id": gid, "points": 10, "schema_version": 3}
+        return cell
+    nb = v4.new_notebook(cells=[
+        graded("_grader.check_im2col(im2col)\n", "one"),
+        graded("_grader.check_im2col(im2col)\n_grader.check_col2im(col2im)\n", "two")])
+    problems = check_notebook(nb, "spatial.ipynb")
+    assert [(p.cell, p.line) for p in problems] == [("two", 2)]
+    assert "2 hidden check calls; only the first is scored" in problems[0].message
 
 
 def test_release_refuses_a_syntax_error_in_a_locked_visible_test(fresh):
