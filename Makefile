@@ -12,7 +12,8 @@ TESTS ?= gradebook_tests
 # unit tests of the grading perimeter and of the checks framework, and the other tests that
 # grade nothing: seconds each, no sandbox (docs/testing.md)
 FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py \
-	test_perimeter_repair.py test_checks.py test_reference.py test_docs.py test_report.py)
+	test_perimeter_repair.py test_checks.py test_reference.py test_docs.py test_report.py \
+	test_phases.py)
 # UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)
 UNSANDBOXED ?=
 # Grading at scale (docs/grading-at-scale.md): JOBS students at once (default: the number of
@@ -156,7 +157,7 @@ bench: $(TEST_STAMP) ## time loop/fast conv vs torch and the BLAS bound -> repor
 	@$(TEST_PY) bench/conv_bench.py
 
 bench-grade: release-current sandbox $(KERNEL_STAMP) ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2 -> reports/bench-grade.md
-	@$(PY) bench/grade_bench.py --kernel-venv $(KERNEL_VENV_ABS) $(if $(N),--students $(N)) $(if $(strip $(JOBS)),--jobs $(JOBS))
+	@$(PY) bench/grade_bench.py --kernel-venv $(KERNEL_VENV_ABS) $(if $(N),--students $(N)) $(if $(strip $(JOBS)),--jobs $(JOBS)) $(if $(strip $(CLUSTER)),--cluster $(CLUSTER))
 
 # The tests grade a class through a real PostgreSQL server (Debian package `postgresql`),
 # which they start on a private port and data directory and stop afterwards.

@@ -2,6 +2,7 @@
 
 import re
 import statistics
+import time
 
 import nbformat
 
@@ -60,6 +61,7 @@ def grade(course, jobs=None, cluster="", log=print):
     """Autograde every collected submission with ``jobs`` workers (see coursetools.parallel)."""
     from coursetools import parallel
 
+    started = time.time()
     mode = sandbox_mode(course)
     notebooks = course.release_notebooks()
     course.require_gradebook_assignment()
@@ -77,7 +79,7 @@ def grade(course, jobs=None, cluster="", log=print):
     todo = [s for s in students if s not in rejected]
     for student, reason in rejected.items():
         log(f"  not graded: {student}: {reason}")
-    errors = {}
+    errors, results = {}, {}
     if todo:
         jobs = jobs or parallel.default_jobs()
         results = run_workers(course, todo, course.db_url(), jobs, cluster, mode == "on",
@@ -94,11 +96,25 @@ def grade(course, jobs=None, cluster="", log=print):
     problems = check_gradebook(course.db_url(), course.assignment, scores(course), max_score)
     log("   gradebook: " + ("integrity check passed" if not problems else
                             "PROBLEMS: " + "; ".join(problems)))
+    log("   " + time_line(started, results.values()))
     if mode == "off":
         log("   " + UNSANDBOXED_WARNING)
     if not todo or len(errors) == len(todo):
         raise CourseError("no submission could be graded" + (
             f": {next(iter(errors.values()))}" if errors else ""))
+
+
+def time_line(started, results):
+    """'time: 41.2 s, of which 35.0 s grading 6 submission(s) (the first one's start to the
+    last one's end) and 6.2 s before and after (checks, workers starting, summary)'."""
+    total = time.time() - started
+    spans = [(r["started"], r["ended"]) for r in results if r.get("started") and r.get("ended")]
+    if not spans:
+        return f"time: {total:.1f} s"
+    grading = max(e for _, e in spans) - min(s for s, _ in spans)
+    return (f"time: {total:.1f} s, of which {grading:.1f} s grading {len(spans)} submission(s) "
+            f"(the first one's start to the last one's end) and {total - grading:.1f} s before "
+            f"and after (checks, workers starting, summary)")
 
 
 def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, overrides=None,

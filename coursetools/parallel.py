@@ -124,26 +124,32 @@ def warm_up():
 def grade_student(root, assignment, student, db_url, sandboxed=True, overrides=None):
     """Autograde one student's submission (nbgrader's converter, in this process).
 
-    Returns a dict: student, ok, score, max_score, seconds, log (nbgrader's log lines),
-    error (one line, when not ok), worker (host:pid). Never raises for a student's failure.
+    Returns a dict: student, ok, score, max_score, seconds, log (nbgrader's log lines, then
+    the phases line of coursetools/phases.py), error (one line, when not ok), worker
+    (host:pid), started and ended (epoch seconds). Never raises for a student's failure.
     """
-    start = time.monotonic()
+    from coursetools.phases import Phases
+
+    start, cpu_start = time.monotonic(), time.process_time()
+    phases = Phases()
     result = {"student": student, "ok": False, "score": None, "max_score": None, "log": "",
-              "error": "", "worker": f"{socket.gethostname()}:{os.getpid()}"}
+              "error": "", "worker": f"{socket.gethostname()}:{os.getpid()}",
+              "started": time.time()}
     with _LOCK:
         try:
             settings = {**(overrides or {}), "CourseDirectory.root": root,
                         "CourseDirectory.db_url": worker_db_url(db_url)}
             config = _load_config(root, sandboxed, settings)
             for attempt in range(_RETRIES_WHEN_LOCKED + 1):
-                ok, text = _autograde(config, assignment, student)
+                ok, text = _autograde(config, assignment, student, phases)
                 result["log"] += text
                 if ok or "database is locked" not in text or attempt == _RETRIES_WHEN_LOCKED:
                     break
                 result["log"] += "\n[coursetools] gradebook locked: grading this student again\n"
                 time.sleep(1 + attempt)
             if ok:
-                result["score"], result["max_score"] = _score(config, assignment, student)
+                with phases.span("score"):
+                    result["score"], result["max_score"] = _score(config, assignment, student)
             else:
                 result["error"] = _reason(text)
             result["ok"] = ok
@@ -151,12 +157,18 @@ def grade_student(root, assignment, student, db_url, sandboxed=True, overrides=N
             result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             result["log"] += f"\n[coursetools] {result['error']}\n"
     result["seconds"] = time.monotonic() - start
+    result["ended"] = time.time()
+    phases.add("other", result["seconds"] - sum(phases.wall.values()))
+    phases.add("total", result["seconds"])
+    phases.add("worker", time.process_time() - cpu_start, phases.cpu)
+    result["log"] = result["log"].rstrip("\n") + "\n" + phases.line() + "\n"
     return result
 
 
-def _autograde(config, assignment, student):
-    from nbgrader.converters import Autograde
+def _autograde(config, assignment, student, phases):
     from nbgrader.coursedir import CourseDirectory
+
+    from coursetools.phases import timed_autograde
 
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id = assignment
@@ -167,7 +179,7 @@ def _autograde(config, assignment, student):
     handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
     log.addHandler(handler)
     try:
-        app = Autograde(coursedir=coursedir, config=config, log=log)
+        app = timed_autograde(phases, coursedir=coursedir, config=config, log=log)
         app.force = True
         app.create_student = True
         app.start()

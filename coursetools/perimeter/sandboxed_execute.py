@@ -220,8 +220,12 @@ class SandboxedExecute(Execute):
         self._run.timing["kernel_start"] += time.monotonic() - started
 
     def _stop_kernel(self):
+        started = time.monotonic()
         try:
             if self.km is not None:
+                process = getattr(getattr(self.km, "provisioner", None), "process", None)
+                if process is not None and getattr(self, "_run", None) is not None:
+                    self._run.timing["kernel_cpu"] += sandbox.process_tree_cpu(process.pid)
                 self._cleanup_kernel()
         except Exception as exc:  # noqa: BLE001 - a kernel that is gone already
             self.log.debug("stopping the kernel: %s", exc)
@@ -234,6 +238,8 @@ class SandboxedExecute(Execute):
                 except OSError:
                     pass
                 shutil.rmtree(ipc_dir, ignore_errors=True)
+            if getattr(self, "_run", None) is not None:
+                self._run.timing["kernel_stop"] += time.monotonic() - started
 
     def _silent(self, code, timeout=None):
         """Run code without output or history; True when it finished without error.
@@ -507,7 +513,9 @@ class _Run:
         self.records, self.incidents = {}, []
         self.captured, self.done, self.grader_done = set(), [], []
         self.restarts, self.budget_noted = 0, False
-        self.timing = {"kernel_start": 0.0, "student_cells": 0.0, "checks": 0.0, "replays": 0.0}
+        # wall seconds, but kernel_cpu: CPU seconds of the kernels' processes (/proc)
+        self.timing = {"kernel_start": 0.0, "student_cells": 0.0, "checks": 0.0, "replays": 0.0,
+                       "kernel_stop": 0.0, "kernel_cpu": 0.0}
 
     def incident(self, text):
         if text not in self.incidents:
