@@ -152,3 +152,15 @@ def test_comm_messages_are_dropped(tmp_path):
 def test_no_budget_means_no_deadline(tmp_path, budget):
     nb, state = run(notebook(new_code_cell("print('ok')")), tmp_path, time_budget=budget)
     assert text_of(nb.cells[1]) == "ok\n" and not state["incidents"]
+
+
+def test_the_kernel_is_dead_and_reaped_when_the_notebook_is_done(tmp_path):
+    """The kernel is killed and waited for (no zombie, no process left to a later student)."""
+    import os
+
+    nb = notebook(new_code_cell("import os\nprint(os.getpid())"))
+    nb, info = run(nb, tmp_path)
+    pid = int(text_of(nb.cells[1]).strip())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)     # a zombie would still answer
+    assert info["timing"]["kernel_cpu"] > 0
