@@ -63,9 +63,23 @@ def grade(course, jobs=None, cluster="", log=print):
 
     started = time.time()
     mode = sandbox_mode(course)
+    jobs = jobs or parallel.default_jobs()
+    lanes, students = None, course.submitted_students()
+    if students and not cluster:
+        # local workers start now: they import nbgrader while the submissions are checked
+        lanes = parallel.LocalLanes(min(jobs, len(students)), course.root, course.assignment,
+                                    course.db_url(), mode == "on",
+                                    course.settings.config_overrides())
+    try:
+        return _grade(course, students, jobs, cluster, mode, started, lanes, log)
+    finally:
+        if lanes is not None:
+            lanes.close()
+
+
+def _grade(course, students, jobs, cluster, mode, started, lanes, log):
     notebooks = course.release_notebooks()
     course.require_gradebook_assignment()
-    students = course.submitted_students()
     if not students:
         raise CourseError(
             f"no submissions of '{course.assignment}' in submitted/: "
@@ -81,9 +95,9 @@ def grade(course, jobs=None, cluster="", log=print):
         log(f"  not graded: {student}: {reason}")
     errors, results = {}, {}
     if todo:
-        jobs = jobs or parallel.default_jobs()
         results = run_workers(course, todo, course.db_url(), jobs, cluster, mode == "on",
-                              "autograde", overrides=course.settings.config_overrides(), log=log)
+                              "autograde", overrides=course.settings.config_overrides(), log=log,
+                              lanes=lanes)
         errors = {s: r["error"] for s, r in results.items() if not r["ok"]}
     failures = dict(rejected)
     failures.update({s: f"{why} (see {course.relative(course.log_path('autograde'))})"
@@ -118,7 +132,7 @@ def time_line(started, results):
 
 
 def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, overrides=None,
-                log=print):
+                log=print, lanes=None):
     """Grade ``students`` with coursetools.parallel, showing progress; nbgrader's output of
     each student goes to logs/<log_name>-<assignment>.log. -> {student: result}."""
     from coursetools import parallel
@@ -139,7 +153,8 @@ def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, ov
 
         progress.start()
         return parallel.run(course.root, course.assignment, students, db_url,
-                            min(jobs, len(students)), cluster, sandboxed, overrides, on_result)
+                            min(jobs, len(students)), cluster, sandboxed, overrides, on_result,
+                            lanes=lanes)
 
 
 KERNEL_TROUBLE = {"CellTimeoutError": "timed out", "DeadKernelError": "kernel died",

@@ -16,6 +16,7 @@ reports/bench-grade.md. Phases (wall seconds):
 * ``verify``: VerifyHiddenChecks (the trusted replay of the records);
 * ``save``: the other autograde preprocessors (SaveAutoGrades, AssignLatePenalties, ...);
 * ``io``: reading, copying and writing the notebooks around the preprocessors;
+* ``ahead``: preparing the next student's folder and starting its kernel (coursetools/prewarm.py);
 * ``score``: the worker's look-up of the student's total;
 * ``other``: the rest of the student's task (converter set-up, logging);
 * ``total``.
@@ -31,8 +32,8 @@ from contextlib import contextmanager
 MARK = "[coursetools] phases "
 # SandboxedExecute's timing keys that are wall-clock phases of the execute pass
 EXECUTE_PHASES = ("kernel_start", "student_cells", "checks", "replays", "kernel_stop")
-ORDER = ("setup", "sanitize", *EXECUTE_PHASES, "execute_other", "verify", "save", "io", "score",
-         "other", "total")
+ORDER = ("setup", "sanitize", *EXECUTE_PHASES, "execute_other", "verify", "save", "io", "ahead",
+         "score", "other", "total")
 
 
 class Phases:
@@ -74,10 +75,11 @@ def parse(text):
 
 
 class _TimedPreprocessor:
-    """A preprocessor of the exporter, timed into ``phases`` under ``name``."""
+    """A preprocessor of the exporter, timed into ``phases`` under ``name``; ``then`` (if
+    given) is called once it has returned."""
 
-    def __init__(self, preprocessor, phases, name):
-        self.preprocessor, self.phases, self.name = preprocessor, phases, name
+    def __init__(self, preprocessor, phases, name, then=None):
+        self.preprocessor, self.phases, self.name, self.then = preprocessor, phases, name, then
 
     def __call__(self, nb, resources):
         started = time.monotonic()
@@ -94,13 +96,17 @@ class _TimedPreprocessor:
                 self.phases.add("execute_other", max(spent, 0.0))
             else:
                 self.phases.add(self.name, spent)
+            if self.then is not None:
+                with self.phases.span("ahead"):
+                    self.then()
 
     def __getattr__(self, name):
         return getattr(self.preprocessor, name)
 
 
-def timed_autograde(phases, **kwargs):
-    """nbgrader's Autograde converter (kwargs as for it) with every step timed into ``phases``."""
+def timed_autograde(phases, after_execute=None, **kwargs):
+    """nbgrader's Autograde converter (kwargs as for it) with every step timed into ``phases``;
+    ``after_execute()`` is called each time a notebook has run (its execute pass returned)."""
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
@@ -118,7 +124,8 @@ def timed_autograde(phases, **kwargs):
                 if self._sanitizing:
                     name = "sanitize"
                 elif isinstance(pp, Execute):
-                    name = "execute"
+                    wrapped.append(_TimedPreprocessor(pp, phases, "execute", after_execute))
+                    continue
                 elif isinstance(pp, VerifyHiddenChecks):
                     name = "verify"
                 else:
@@ -127,13 +134,13 @@ def timed_autograde(phases, **kwargs):
             self.exporter._preprocessors = wrapped
 
         def convert_single_notebook(self, notebook_filename):
-            before = sum(phases.wall.get(k, 0.0) for k in ("sanitize", "verify", "save",
+            before = sum(phases.wall.get(k, 0.0) for k in ("sanitize", "verify", "save", "ahead",
                                                             "execute_other", *EXECUTE_PHASES))
             started = time.monotonic()
             try:
                 super().convert_single_notebook(notebook_filename)
             finally:
-                inside = sum(phases.wall.get(k, 0.0) for k in ("sanitize", "verify", "save",
+                inside = sum(phases.wall.get(k, 0.0) for k in ("sanitize", "verify", "save", "ahead",
                                                                 "execute_other", *EXECUTE_PHASES))
                 phases.add("io", max(time.monotonic() - started - (inside - before), 0.0))
 

@@ -164,3 +164,86 @@ def test_the_kernel_is_dead_and_reaped_when_the_notebook_is_done(tmp_path):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)     # a zombie would still answer
     assert info["timing"]["kernel_cpu"] > 0
+
+
+# --- kernels started ahead (a grading worker starts its next student's kernel early) --------
+
+PID_AND_DATA = "import os\nprint(os.getpid(), open('data.txt').read())"
+
+
+def run_in(folder):
+    """Run the notebook printing the kernel's pid and data.txt in ``folder`` -> (pid, data)."""
+    nb, _ = run(notebook(new_code_cell(PID_AND_DATA)), folder, course_root=str(folder.parent))
+    pid, data = text_of(nb.cells[1]).split(None, 1)
+    return int(pid), data
+
+
+def ahead_pid(folder):
+    from coursetools.perimeter import sandboxed_execute
+
+    return sandboxed_execute._AHEAD[str(folder.resolve())].km.provisioner.process.pid
+
+
+def alive(pid):
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def two_folders(tmp_path):
+    from coursetools.perimeter.sandboxed_execute import discard_ahead
+
+    folders = []
+    for name in ("alice", "bob"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "data.txt").write_text(f"{name}'s data")
+        folders.append(tmp_path / name)
+    yield folders
+    discard_ahead()
+
+
+def launch_ahead(folder):
+    SandboxedExecute(sandbox=False, timeout=20, course_root=str(folder.parent)).launch_ahead(str(folder))
+    return ahead_pid(folder)
+
+
+def test_a_kernel_started_ahead_runs_the_notebook_of_its_folder_once(two_folders):
+    alice, _ = two_folders
+    pid = launch_ahead(alice)
+    assert run_in(alice) == (pid, "alice's data\n")
+    assert not alive(pid)
+    assert run_in(alice)[0] != pid          # the next notebook there: a new kernel
+
+
+def test_a_kernel_started_ahead_never_runs_another_folders_notebook(two_folders):
+    alice, bob = two_folders
+    pid = launch_ahead(alice)
+    got_pid, data = run_in(bob)
+    assert got_pid != pid and data == "bob's data\n"
+    assert alive(pid)                       # still waiting for alice's notebook
+    from coursetools.perimeter.sandboxed_execute import discard_ahead
+
+    discard_ahead(str(alice))
+    assert not alive(pid)
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove"])
+def test_a_kernel_started_ahead_is_not_used_when_its_folder_changed(two_folders, change):
+    alice, _ = two_folders
+    pid = launch_ahead(alice)
+    if change == "edit":
+        (alice / "data.txt").write_text("alice's NEW data")
+    elif change == "add":
+        (alice / "extra.npz").write_bytes(b"x")
+    else:
+        (alice / "data.txt").unlink()
+        (alice / "data.txt").write_text("alice's data")     # same content again: same view
+    got_pid, data = run_in(alice)
+    assert (got_pid == pid) == (change == "remove"), (change, got_pid, pid)
+    assert data == ("alice's NEW data\n" if change == "edit" else "alice's data\n")
+    assert not alive(pid)

@@ -45,7 +45,7 @@ from queue import Empty
 
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_core.utils import ensure_async, run_sync
-from nbformat.v4 import new_output
+from nbformat.v4 import new_notebook, new_output
 from traitlets import Bool, Integer, List, Unicode
 
 from nbclient.util import run_hook
@@ -57,6 +57,8 @@ from coursetools.perimeter import sandbox
 
 _CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
 _CACHE = {}            # per process: kernel Python prefixes, matplotlib caches, bootstrap code
+_AHEAD = {}            # per process: {notebook folder: _Ahead}, kernels started ahead (launch_ahead)
+AHEAD_MAX_AGE = 120    # seconds a kernel started ahead may wait for its notebook
 _UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -244,10 +246,64 @@ class SandboxedExecute(Execute):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the kernel did not answer within {timeout} s")
 
+    def launch_ahead(self, folder):
+        """Start, now, the sandboxed kernel of the notebook that will be graded in ``folder``
+        (a grading worker does this for its next student while it grades the current one).
+
+        The kernel is started exactly as for grading (same kernelspec, limits, environment,
+        its own ipc folder) and the launcher copies ``folder`` into it as it is now. It is
+        kept in this process for that folder only: ``_start_kernel`` takes it for the first
+        kernel of a notebook there if the folder still holds the same files (content
+        hashes), the kernel is alive and younger than AHEAD_MAX_AGE; otherwise it is killed
+        and a fresh one started. It is never used for another folder, nor twice.
+        """
+        from nbclient import NotebookClient
+
+        folder = os.path.realpath(folder)
+        if folder in _AHEAD:
+            return
+        NotebookClient.__init__(self, new_notebook(), None)
+        self.resources = {"metadata": {"path": folder}}
+        self.create_kernel_manager()
+        fingerprint = sandbox.folder_fingerprint(folder)    # what the launcher copies next
+        try:
+            self.start_new_kernel(cwd=folder)
+        except Exception:
+            self._stop_kernel()
+            raise
+        _AHEAD[folder] = _Ahead(self.km, self._ipc_dir, fingerprint, self._kernelspec_dir())
+        self.km, self._ipc_dir = None, None
+
+    def _take_ahead(self):
+        """The kernel started ahead for this notebook's folder, if it may be used (see
+        ``launch_ahead``); unusable ones are stopped."""
+        folder = os.path.realpath(self.resources.get("metadata", {}).get("path") or os.getcwd())
+        ahead = _AHEAD.pop(folder, None)
+        if ahead is None:
+            return None
+        why = None
+        if time.monotonic() - ahead.started > AHEAD_MAX_AGE:
+            why = "it waited too long"
+        elif ahead.spec_dir != self._kernelspec_dir():
+            why = "the grading settings changed"
+        elif not run_sync(ahead.km.is_alive)():
+            why = "it died"
+        elif sandbox.folder_fingerprint(folder) != ahead.fingerprint:
+            why = "the notebook's folder changed"
+        if why:
+            self.log.info("kernel started ahead not used: %s", why)
+            ahead.stop()
+            return None
+        return ahead
+
     def _start_kernel(self):
         started = time.monotonic()
-        self.create_kernel_manager()
-        self.start_new_kernel()
+        ahead = self._take_ahead() if self._run.restarts == 0 and self.km is None else None
+        if ahead is not None:
+            self.km, self._ipc_dir = ahead.km, ahead.ipc_dir
+        else:
+            self.create_kernel_manager()
+            self.start_new_kernel()
         self.start_new_kernel_client()
         info = self._kernel_info
         if info is not None and "language_info" in info["content"]:
@@ -551,6 +607,47 @@ class SandboxedExecute(Execute):
                 return
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
                 return
+
+
+class _Ahead:
+    """A kernel started ahead (SandboxedExecute.launch_ahead), waiting for its notebook."""
+
+    def __init__(self, km, ipc_dir, fingerprint, spec_dir):
+        self.km, self.ipc_dir, self.fingerprint, self.spec_dir = km, ipc_dir, fingerprint, spec_dir
+        self.started = time.monotonic()
+
+    def stop(self):
+        """Kill it and remove its ipc folder (it ran no code)."""
+        try:
+            process = getattr(self.km.provisioner, "process", None)
+            run_sync(self.km.provisioner.kill)()
+            if process is not None:
+                process.wait(timeout=5)
+            run_sync(self.km.provisioner.wait)()
+            run_sync(self.km.cleanup_resources)()
+        except Exception:  # noqa: BLE001 - gone already
+            pass
+        finally:
+            if self.ipc_dir:
+                try:
+                    os.chmod(self.ipc_dir, 0o700)
+                except OSError:
+                    pass
+                shutil.rmtree(self.ipc_dir, ignore_errors=True)
+
+
+def discard_ahead(folder=None):
+    """Stop the kernels started ahead in this process (for ``folder`` only, if given)."""
+    keys = [os.path.realpath(folder)] if folder else list(_AHEAD)
+    for key in keys:
+        ahead = _AHEAD.pop(key, None)
+        if ahead is not None:
+            ahead.stop()
+
+
+def started_ahead(folder):
+    """True while a kernel started ahead waits for ``folder``."""
+    return os.path.realpath(folder) in _AHEAD
 
 
 class _Run:
