@@ -116,7 +116,8 @@ validate: release-current sandbox $(KERNEL_STAMP) ## run the released notebook w
 collect: release-current ## LMS download FROM=<folder or .zip> -> submitted/<student>/<a>/
 	@$(TOOL) collect --from "$(FROM)"
 
-grade: release-current sandbox $(KERNEL_STAMP) ## autograde every collected submission (JOBS=N at once, CLUSTER=...), then a summary
+# (grade checks that the release is current itself, in its own process: release-current's check)
+grade: $(STAMP) sandbox $(KERNEL_STAMP) ## autograde every collected submission (JOBS=N at once, CLUSTER=...), then a summary
 	@$(GRADE_TOOL) grade --jobs "$(JOBS)" --cluster "$(CLUSTER)"
 
 summary: $(STAMP) ## the grade summary again, without grading
