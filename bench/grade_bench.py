@@ -227,6 +227,7 @@ PHASE_ROWS = [
     ("verify", "trusted replay of the records (VerifyHiddenChecks)"),
     ("save", "nbgrader: scores into the gradebook (SaveAutoGrades, ...)"),
     ("io", "notebooks read, copied and written"),
+    ("ahead", "the next student's folder prepared and kernel started (coursetools/prewarm.py)"),
     ("score", "the worker reads the student's total"),
     ("other", "the rest (converter set-up, replays after a dead kernel, ...)"),
 ]

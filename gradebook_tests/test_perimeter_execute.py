@@ -247,3 +247,17 @@ def test_a_kernel_started_ahead_is_not_used_when_its_folder_changed(two_folders,
     assert (got_pid == pid) == (change == "remove"), (change, got_pid, pid)
     assert data == ("alice's NEW data\n" if change == "edit" else "alice's data\n")
     assert not alive(pid)
+
+
+def test_a_kernel_slow_to_start_is_waited_for(tmp_path):
+    """A kernel that answers its first kernel_info requests only after a few seconds (a
+    loaded machine) answers them all at once, late: any of those replies means ready (the
+    executor once waited for a reply to its latest request only, and gave up after 60 s)."""
+    import sys
+
+    slow = tmp_path / "slow-python"
+    slow.write_text(f"#!/bin/sh\nsleep 2.5\nexec {sys.executable} \"$@\"\n")
+    slow.chmod(0o755)
+    nb, info = run(notebook(new_code_cell("print('up')")), tmp_path, kernel_python=str(slow),
+                   startup_timeout=30)
+    assert text_of(nb.cells[1]) == "up\n"

@@ -228,14 +228,17 @@ class SandboxedExecute(Execute):
         kernel_info request makes it publish its status: until one arrives, the IOPub
         subscription may not be connected yet, and early outputs could be lost)."""
         deadline = time.monotonic() + (timeout or 60)
+        asked = set()
         while True:
-            msg_id = self.kc.kernel_info()
+            asked.add(self.kc.kernel_info())
             try:
                 reply = await ensure_async(self.kc.shell_channel.get_msg(timeout=1))
             except Empty:
                 reply = None
+            # the reply to ANY of the requests: a kernel slower than 1 s to answer the first
+            # one answers them all late, always one behind the latest
             if reply is not None and reply.get("msg_type") == "kernel_info_reply" and \
-                    reply.get("parent_header", {}).get("msg_id") == msg_id:
+                    reply.get("parent_header", {}).get("msg_id") in asked:
                 try:
                     await ensure_async(self.kc.iopub_channel.get_msg(timeout=0.2))
                     return reply
