@@ -11,9 +11,9 @@ PYTEST_ARGS ?=
 TESTS ?= gradebook_tests
 # unit tests of the grading perimeter and of the checks framework, and the other tests that
 # grade nothing: seconds each, no sandbox (docs/testing.md)
-FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py \
+FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py test_perimeter_checks.py \
 	test_perimeter_repair.py test_checks.py test_reference.py test_docs.py test_report.py \
-	test_phases.py test_lanes.py)
+	test_intake_rules.py test_grade_export.py test_phases.py test_lanes.py)
 # UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)
 UNSANDBOXED ?=
 # Grading at scale (docs/grading-at-scale.md): JOBS students at once (default: the number of
@@ -31,6 +31,19 @@ SCHEDULER_PORT ?= 8786
 # (requirements-test.txt: the tooling plus pytest and torch).
 KERNEL_VENV ?= .venv-kernel
 TEST_VENV ?= .venv-test
+# Course operations (docs/course-operations.md): LMS=auto|canvas|moodle|blackboard|plain for
+# FROM= downloads; ROSTER=<csv> (default: roster.csv when present); EXCHANGE=<dir> (default:
+# c.Exchange.root in nbgrader_config.py, the course's exchange/); DUE="2026-12-01 23:59 Europe/Berlin";
+# FORMAT=csv|canvas|moodle|gradescope; PUBLISH=1 (make release also publishes); FORCE=1.
+LMS ?= auto
+ROSTER ?=
+EXCHANGE ?=
+DUE ?=
+FORMAT ?= csv
+PUBLISH ?=
+FORCE ?=
+OPS_ROSTER = --roster "$(ROSTER)"
+OPS_EXCHANGE = --exchange "$(EXCHANGE)"
 
 PYTHON3 ?= python3
 VENV_ABS := $(abspath $(VENV))
@@ -52,11 +65,11 @@ TOOL := $(PY) -m coursetools --assignment $(ASSIGNMENT) $(if $(strip $(DB)),--db
 # targets that run student code give it the grading kernel environment's Python
 GRADE_TOOL := $(TOOL) --kernel-python $(KERNEL_PY)
 
-.PHONY: sandbox postgres chromium help env kernel-env test-env release release-current formgrader validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test test-fast clean distclean
+.PHONY: sandbox postgres chromium help env kernel-env test-env release release-current formgrader validate collect grade summary feedback export report demo lab scheduler worker mutants bench bench-grade test test-fast clean distclean publish return-feedback due roster
 
 help: ## list the targets
 	@echo "usage: make <target> [ASSIGNMENT=$(ASSIGNMENT)]"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 19
 
 env: $(STAMP) ## create/refresh .venv (course tooling) from requirements.txt (targets do this first)
 
@@ -102,8 +115,12 @@ sandbox: ## install bubblewrap for the grading sandbox if it is missing (root + 
 	      || { echo "error: apt-get install bubblewrap failed; see logs/apt-bubblewrap.log" >&2; exit 1; }; \
 	  else echo "note: bubblewrap (bwrap) is not installed; grading needs it: sudo apt-get install bubblewrap" >&2; fi; fi
 
-release: $(STAMP) ## build release/<a>/ from source/<a>/*.py, check every cell compiles (commit the result)
+release: $(STAMP) ## build release/<a>/ from source/<a>/*.py, check every cell compiles (commit the result; PUBLISH=1 also publishes)
 	@$(TOOL) release
+	@$(if $(strip $(PUBLISH)),$(TOOL) publish $(OPS_EXCHANGE) $(if $(strip $(FORCE)),--force),true)
+
+publish: release-current ## nbgrader release_assignment into the exchange (EXCHANGE=<dir>; FORCE=1 replaces)
+	@$(TOOL) publish $(OPS_EXCHANGE) $(if $(strip $(FORCE)),--force)
 
 # What every other target needs: the release, rebuilt only when source/<a>/, nbgrader_config.py,
 # requirements.txt or the code that builds it changed (content hashes; build/release-<a>.sha256).
@@ -113,24 +130,33 @@ release-current: $(STAMP)
 validate: release-current sandbox $(KERNEL_STAMP) ## run the released notebook with the instructor solution (every visible test passes), then grade it (every point) and the blank release (none)
 	@$(GRADE_TOOL) validate
 
-collect: release-current ## LMS download FROM=<folder or .zip> -> submitted/<student>/<a>/
-	@$(TOOL) collect --from "$(FROM)"
+collect: release-current ## FROM=<zip|folder> [LMS=canvas|moodle|blackboard|plain] [ROSTER=], or the exchange -> submitted/
+	@$(TOOL) collect --from "$(FROM)" --lms "$(LMS)" $(OPS_ROSTER) $(OPS_EXCHANGE)
 
 # (grade checks that the release is current itself, in its own process: release-current's check)
 grade: $(STAMP) sandbox $(KERNEL_STAMP) ## autograde every collected submission (JOBS=N at once, CLUSTER=...), then a summary
 	@$(GRADE_TOOL) grade --jobs "$(JOBS)" --cluster "$(CLUSTER)"
 
-summary: $(STAMP) ## the grade summary again, without grading
-	@$(TOOL) summary
+summary: $(STAMP) ## the grade summary again: scores, late, could not be graded, no submission (ROSTER=)
+	@$(TOOL) summary $(OPS_ROSTER)
 
 feedback: $(STAMP) ## HTML feedback per student in feedback/
 	@$(TOOL) feedback
 
-export: $(STAMP) ## all grades of the gradebook -> grades.csv
-	@$(TOOL) export
+export: $(STAMP) ## FORMAT=csv (grades.csv) | canvas | moodle | gradescope (grades-<lms>-<a>.csv)
+	@$(TOOL) export --format "$(FORMAT)" $(OPS_ROSTER)
+
+return-feedback: $(STAMP) ## nbgrader release_feedback: students fetch their feedback from the exchange
+	@$(TOOL) return-feedback $(OPS_EXCHANGE)
+
+due: $(STAMP) ## show the due date, or set it: DUE="2026-12-01 23:59 Europe/Berlin" (DUE=none clears)
+	@$(TOOL) due --due "$(DUE)"
+
+roster: $(STAMP) ## check ROSTER=<csv> (default roster.csv) and import it into the gradebook
+	@$(TOOL) roster $(OPS_ROSTER)
 
 report: $(STAMP) ## class report: pass rate per test, score histogram, late and failed -> reports/class-<a>/
-	@$(TOOL) report
+	@$(TOOL) report $(OPS_ROSTER)
 
 demo: $(STAMP) sandbox $(KERNEL_STAMP) ## a simulated class through collect, grade, feedback, export (in demo/)
 	@$(GRADE_TOOL) demo
@@ -195,9 +221,9 @@ empty_keeping_readme = for d in $(1); do if [ -d "$$d" ]; then \
 	  echo "emptying $$d/ (its README.md stays)"; \
 	  find "$$d" -mindepth 1 -maxdepth 1 ! \( -type f -name README.md \) -exec rm -rf {} + || exit 1; fi; done
 
-clean: ## remove generated data: autograded/ and feedback/ (README.md stays), grades.csv build/ demo/ logs/
+clean: ## remove generated data: autograded/ and feedback/ (README.md stays), grades*.csv build/ demo/ logs/
 	@$(call empty_keeping_readme,autograded feedback)
-	rm -rf grades.csv build demo logs downloaded/*/extracted
+	rm -rf grades.csv grades-*.csv build demo logs downloaded/*/extracted downloaded/*/staging
 
 distclean: clean ## also remove collected submissions, the gradebook and the three venvs (asks first)
 	@read -r -p "delete submitted/, downloaded/, gradebook.db, $(VENV), $(KERNEL_VENV) and $(TEST_VENV)? [y/N] " ok && [ "$$ok" = y ]

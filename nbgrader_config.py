@@ -31,14 +31,6 @@ c.Execute.interrupt_on_timeout = True
 # sandboxed kernel costs ~2 s per student and grades nothing.
 c.Execute.shutdown_kernel = "immediate"
 
-# make collect: file names in the LMS download start with the student id,
-# e.g. alice.ipynb, alice_spatial.ipynb, alice_12345_attempt2.ipynb.
-# "README.md" (any case) is never a student id: submitted/README.md is the file that explains
-# the folder, and a student of that name would stop the whole collect (NotADirectoryError).
-c.FileNameCollectorPlugin.named_regexp = (
-    r"^(?!(?i:readme\.md)(?:_|\.ipynb$))"
-    r"(?P<student_id>[A-Za-z0-9][A-Za-z0-9.@-]*)(?:_(?P<file_id>.*))?\.ipynb$")
-
 # Autograde, for untrusted code (coursetools/perimeter/, docs/threat-model.md):
 # 1. RepairCells (sanitize pass) restores deleted, duplicated, re-typed or re-labelled
 #    instructor cells from the gradebook, where nbgrader's own restoring gives up on the student;
@@ -81,3 +73,27 @@ except Exception as exc:  # noqa: BLE001
 from coursetools import feedback  # noqa: E402
 
 feedback.configure(c)
+
+# ---- Course operations: the exchange, deadlines, late work, LMS downloads and exports ----
+# (docs/course-operations.md; coursetools/intake/, coursetools/late.py, coursetools/grade_export.py)
+# The nbgrader exchange of `make publish`, `make collect` (without FROM) and
+# `make return-feedback`: a course-local folder to try the whole cycle on one machine. On a
+# shared JupyterHub use the hub's exchange, the c.Exchange.root of the students' nbgrader
+# config (or EXCHANGE=<dir> on the make command line).
+c.Exchange.root = os.path.join(ROOT, "exchange")
+# Late work: `make due` records the due date in the gradebook; nbgrader's AssignLatePenalties
+# asks this plugin for the penalty of each late notebook. penalty_method: none | zero |
+# per_hour | per_day (penalty_percent of the notebook's points per started hour or day, at
+# most max_penalty_percent; grace_minutes of lateness forgiven).
+c.AssignLatePenalties.plugin_class = "coursetools.late.LatePolicy"
+c.LatePolicy.penalty_method = "per_day"
+c.LatePolicy.penalty_percent = 10.0
+c.LatePolicy.max_penalty_percent = 50.0
+c.LatePolicy.grace_minutes = 0.0
+# LMS downloads (`make collect FROM=...`): the time zone of Blackboard's attempt times, and
+# caps on what a download may unpack to (c.Intake.max_entries, max_notebook_bytes,
+# max_unpacked_bytes).
+c.Intake.lms_timezone = "UTC"
+# `make export FORMAT=canvas`: each assignment's Canvas gradebook column, as Canvas names it
+# in its own gradebook export: {"spatial": "Spatial operations (4711)"}.
+c.LmsExport.canvas_columns = {}

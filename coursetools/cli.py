@@ -18,6 +18,17 @@ def _jobs(text):
     return int(text)
 
 
+def _operations_arguments(parser, lms=False, roster=False, exchange=False):
+    """The Makefile's LMS=, ROSTER= and EXCHANGE= (empty: the course's defaults)."""
+    if lms:
+        parser.add_argument("--lms", default="auto", help="auto | canvas | moodle | blackboard | plain")
+    if roster:
+        parser.add_argument("--roster", default="", help="roster CSV (default: roster.csv if present)")
+    if exchange:
+        parser.add_argument("--exchange", default="", help="exchange folder (default: c.Exchange.root)")
+    return parser
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m coursetools", description=__doc__)
     parser.add_argument("--root", default=".", help="course directory (default: .)")
@@ -32,15 +43,29 @@ def build_parser():
     p.add_argument("--if-changed", action="store_true",
                    help="only when the sources, the configuration or the code that builds it changed")
     sub.add_parser("validate", help="instructor solution earns all points, blank release none")
-    p = sub.add_parser("collect", help="LMS download (folder or zip) -> submitted/")
+    p = sub.add_parser("collect", help="LMS download (FROM=) or the nbgrader exchange -> submitted/")
     p.add_argument("--from", dest="source", default="")
+    _operations_arguments(p, lms=True, roster=True, exchange=True)
     p = sub.add_parser("grade", help="nbgrader autograde every collected submission, then a summary")
     p.add_argument("--jobs", default="", help="students graded at once (default: number of cores)")
     p.add_argument("--cluster", default="", help="dask | tcp://scheduler:8786 | slurm | pbs | ...")
-    sub.add_parser("summary", help="the grade summary only")
+    _operations_arguments(sub.add_parser("summary", help="the grade summary only"), roster=True)
     sub.add_parser("feedback", help="HTML feedback per student")
-    sub.add_parser("export", help="grades.csv")
-    sub.add_parser("report", help="class report: pass rate per test, score distribution, late, failed")
+    p = sub.add_parser("export", help="grades.csv, or an LMS's grade import file")
+    p.add_argument("--format", default="csv", help="csv | canvas | moodle | gradescope")
+    _operations_arguments(p, roster=True)
+    _operations_arguments(sub.add_parser(
+        "report", help="class report: pass rate per test, score distribution, late, failed"), roster=True)
+    # course operations: the nbgrader exchange, due dates, rosters (docs/course-operations.md)
+    p = sub.add_parser("publish", help="nbgrader release_assignment into the exchange")
+    p.add_argument("--force", action="store_true", help="replace an assignment already published")
+    _operations_arguments(p, exchange=True)
+    _operations_arguments(sub.add_parser(
+        "return-feedback", help="nbgrader release_feedback through the exchange"), exchange=True)
+    p = sub.add_parser("due", help="show or set the assignment's due date (in the gradebook)")
+    p.add_argument("--due", default="", help='"2026-12-01 23:59 Europe/Berlin", or none')
+    _operations_arguments(sub.add_parser(
+        "roster", help="check the roster and import it into the gradebook"), roster=True)
     sub.add_parser("demo", help="a simulated class through the whole cycle in demo/")
     sub.add_parser("perimeter-help", help="every setting of the grading perimeter (as --help-all "
                    "would show it): c.<Class>.<setting> in nbgrader_config.py")
@@ -91,7 +116,7 @@ def run(args):
     elif args.command == "collect":
         from coursetools import collect
 
-        collect.collect(course, args.source)
+        collect.collect(course, args.source.strip(), args.lms, args.roster.strip(), args.exchange.strip())
     elif args.command == "grade":
         from coursetools import grading, release
 
@@ -100,14 +125,24 @@ def run(args):
         # one load of nbgrader less: `make grade` does not depend on release-current)
         release.release_if_changed(course)
         grading.grade(course, jobs=jobs, cluster=args.cluster.strip())
-    elif args.command in ("summary", "feedback", "export"):
+    elif args.command == "summary":
         from coursetools import grading
 
-        getattr(grading, args.command)(course)
+        grading.summary(course, roster=_roster(course, args))
+    elif args.command == "feedback":
+        from coursetools import grading
+
+        grading.feedback(course)
+    elif args.command == "export":
+        from coursetools import grading
+
+        grading.export(course, fmt=args.format.strip() or "csv", roster=_roster(course, args))
     elif args.command == "report":
         from coursetools import report
 
-        report.report(course)
+        report.report(course, roster=_roster(course, args))
+    elif args.command in ("publish", "return-feedback", "due", "roster"):
+        _operations(course, args)
     elif args.command == "demo":
         from coursetools import demo
 
@@ -120,6 +155,32 @@ def run(args):
         from coursetools import lab
 
         lab.formgrader(course, dry_run=args.dry_run, extra=args.extra)
+
+
+def _roster(course, args):
+    from coursetools.intake import roster
+
+    return roster.find(course, args.roster.strip())
+
+
+def _operations(course, args):
+    """publish, return-feedback, due, roster (docs/course-operations.md)."""
+    from coursetools import deadlines
+    from coursetools.intake import exchange, roster
+
+    if args.command == "publish":
+        exchange.publish(course, args.exchange.strip(), force=args.force)
+    elif args.command == "return-feedback":
+        exchange.return_feedback(course, args.exchange.strip())
+    elif args.command == "due":
+        deadlines.set_due(course, args.due)
+    elif args.command == "roster":
+        found = roster.find(course, args.roster.strip())
+        if found is None:
+            raise CourseError("no roster: give ROSTER=<file.csv> or put roster.csv in the course "
+                              "folder (columns: docs/course-operations.md, 'Rosters')")
+        course.require_gradebook_assignment()
+        roster.import_into_gradebook(course, found)
 
 
 def main(argv=None):

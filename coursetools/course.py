@@ -62,19 +62,22 @@ class Course:
     def submitted_students(self):
         """Ids of the students with a folder submitted/<student>/<assignment>/.
 
-        Only folders count: submitted/ also holds files (its README.md), never students.
+        Only folders count: submitted/ also holds files (its README.md) and the course's own
+        dot folders (.history/, .grading/), never students.
         """
         base = self.path("submitted")
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if p.is_dir() and (p / self.assignment).is_dir())
+        # dot folders are the course's own (submitted/.history/, .grading/): never students
+        return sorted(p.name for p in base.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and (p / self.assignment).is_dir())
 
     # --- nbgrader -----------------------------------------------------------
     def env(self):
         env = dict(os.environ)
         # nbgrader runs `alembic` by name; the environment's bin/ must be on PATH.
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-        # The zip_collect plugin lives in this package.
+        # nbgrader loads this package's plugins and preprocessors (nbgrader_config.py).
         package_parent = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
         env.setdefault("PYTHONHASHSEED", "0")
@@ -121,6 +124,27 @@ class Course:
             detail = errors[0].split("]", 1)[1].strip() if errors else f"exit status {status}"
             raise CourseError(f"{what} failed: {detail} (full log: {self.relative(self.log_path(log_name))})")
         return lines
+
+    # --- course operations (collect, exchange, deadlines, exports) ---------------
+    def nbgrader_config(self):
+        """The course's nbgrader_config.py as a traitlets Config (read once per Course)."""
+        if getattr(self, "_config", None) is None:
+            from traitlets.config.loader import PyFileConfigLoader
+
+            self._config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        return self._config
+
+    def course_id(self):
+        """nbgrader's CourseDirectory.course_id of this course (the exchange folder's name)."""
+        from nbgrader.coursedir import CourseDirectory
+
+        return CourseDirectory(config=self.nbgrader_config()).course_id
+
+    def course_gradebook(self):
+        """The gradebook opened under the course's own course id (never a stray course row)."""
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self.db_url(), course_id=self.course_id() or "default_course")
 
     def db_url(self):
         """The gradebook: DB= when given, else nbgrader_config.py's (default: gradebook.db)."""

@@ -226,6 +226,10 @@ class FeedbackCells(Preprocessor):
             if meta.get("grade") and not meta.get("solution"):
                 name = function or re.sub(r"_hidden$", "", gid)
                 cell.metadata["feedback_label"] = name
+                # the partial-credit number nbgrader reads (an execute_result): the heading
+                # shows the score, the verdict says why
+                cell.outputs = [o for o in cell.get("outputs", [])
+                                if o.get("output_type") != "execute_result"]
             kept.append(cell)
         nb.cells = kept
         return nb, resources

@@ -1,24 +1,22 @@
 """`make grade`, `make feedback`, `make export` and the grade summary."""
 
-import re
 import statistics
 import time
 
 import nbformat
 
+from coursetools import student_ids
 from coursetools.errors import CourseError
 
 
-# nbgrader matches student ids as glob patterns ("a*" would grade alice too) and strips
-# spaces; its gradebook column holds 128 characters.
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+# The course's one student-id rule (coursetools/student_ids.py), kept under its old name.
+STUDENT_ID = student_ids.PATTERN
 
 
 def check_submission(course, student, notebooks):
     """None when the student's folder holds readable notebooks, else the reason."""
-    if not STUDENT_ID.fullmatch(student):
-        return (f"'{student}' cannot be a student id (letters, digits and . _ @ + - only, "
-                f"at most 128 characters): rename submitted/{student}/")
+    if not student_ids.is_valid(student):
+        return f"{student_ids.problem(student)}: rename submitted/{student}/"
     folder = course.path("submitted", student, course.assignment)
     present = [name for name in notebooks if (folder / f"{name}.ipynb").is_file()]
     if not present:
@@ -80,6 +78,9 @@ def grade(course, jobs=None, cluster="", log=print):
 def _grade(course, students, jobs, cluster, mode, started, lanes, log):
     notebooks = course.release_notebooks()
     course.require_gradebook_assignment()
+    from coursetools.late import policy
+
+    policy(course)  # a late policy nbgrader cannot take fails here once, not once per student
     if not students:
         raise CourseError(
             f"no submissions of '{course.assignment}' in submitted/: "
@@ -102,12 +103,18 @@ def _grade(course, students, jobs, cluster, mode, started, lanes, log):
     failures = dict(rejected)
     failures.update({s: f"{why} (see {course.relative(course.log_path('autograde'))})"
                      for s, why in errors.items()})
-    summary(course, failures, log=log)
+    # what happened to each student, kept for summary, report and export (coursetools/status.py)
+    from coursetools import status
+
+    status.record(course, graded=[s for s in todo if s not in errors], failed=failures)
+    summary(course, failures, log=log, roster=_default_roster(course, log))
     from coursetools.integrity import check_gradebook
 
     with course.gradebook() as gb:
         max_score = float(gb.find_assignment(course.assignment).max_score)
-    problems = check_gradebook(course.db_url(), course.assignment, scores(course), max_score)
+        enrolled = [s.id for s in gb.students if not s.submissions]  # `make roster` imports
+    problems = check_gradebook(course.db_url(), course.assignment, scores(course), max_score,
+                               enrolled=enrolled)
     log("   gradebook: " + ("integrity check passed" if not problems else
                             "PROBLEMS: " + "; ".join(problems)))
     log("   " + time_line(started, results.values()))
@@ -129,6 +136,17 @@ def time_line(started, results):
     return (f"time: {total:.1f} s, of which {grading:.1f} s grading {len(spans)} submission(s) "
             f"(the first one's start to the last one's end) and {total - grading:.1f} s before "
             f"and after (checks, workers starting, summary)")
+
+
+def _default_roster(course, log):
+    """The course's roster.csv when there is one (a broken one is reported, not fatal here)."""
+    from coursetools.intake import roster
+
+    try:
+        return roster.find(course, "")
+    except CourseError as exc:
+        log(f"   note: roster not used: {exc}")
+        return None
 
 
 def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, overrides=None,
@@ -215,11 +233,22 @@ def scores(course):
         return {s.student.id: (float(s.score), float(s.max_score)) for s in assignment.submissions}
 
 
-def summary(course, failures=None, log=print, table_rows=25):
+def summary(course, failures=None, log=print, table_rows=25, roster=None):
+    """Scores, lateness and penalties of the graded; every student who has no grade, and why.
+
+    The state of each student comes from coursetools.status (the same for report and
+    export): a submission that could not be graded stays listed on every later run.
+    """
+    from coursetools import status
+    from coursetools.late import describe_policy
+
     failures = dict(failures or {})
     course.require_gradebook_assignment()
-    results = scores(course)
-    graded = {s: v for s, v in results.items() if s not in failures}
+    standings = status.standings(course, roster)
+    graded = {s: st for s, st in standings.items() if st.state == "graded" and s not in failures}
+    for student, st in standings.items():
+        if st.state == "could not be graded" and student not in failures:
+            failures[student] = st.reason
     notes = {}
     for student in graded:
         lost, slow = incidents(course, student)
@@ -227,24 +256,42 @@ def summary(course, failures=None, log=print, table_rows=25):
             failures[student] = f"graded, lost points: {_shown(lost)}"
         if slow:
             notes[student] = f"slow but complete (no points changed): {_shown(slow)}"
+    waiting = sorted(s for s, st in standings.items() if st.state == "not graded yet" and s not in failures)
+    missing = sorted(s for s, st in standings.items() if st.state == "no submission")
+    late = {s: st for s, st in graded.items() if st.seconds_late > 0}
     log("")
     log(f"== {course.assignment}: {len(graded)} graded submission(s), {len(failures)} problem(s)"
-        + (f", {len(notes)} slow" if notes else ""))
+        + (f", {len(notes)} slow" if notes else "") + (f", {len(late)} late" if late else ""))
     if graded:
-        pct = [100 * sc / mx if mx else 0.0 for sc, mx in graded.values()]
-        max_score = max(mx for _, mx in graded.values())
+        final = {s: st.score for s, st in graded.items()}
+        max_score = max(st.max_score for st in graded.values())
+        pct = [100 * final[s] / st.max_score if st.max_score else 0.0 for s, st in graded.items()]
         log(f"   mean {statistics.mean(pct):.1f}%  median {statistics.median(pct):.1f}%  "
-            f"min {min(pct):.1f}%  max {max(pct):.1f}%  (out of {max_score:g} points)")
+            f"min {min(pct):.1f}%  max {max(pct):.1f}%  (out of {max_score:g} points"
+            + (", after late penalties)" if late else ")"))
         log(f"   {'student':<24} {'score':>12}")
         for student in sorted(graded)[:table_rows]:
-            sc, mx = graded[student]
-            log(f"   {student:<24} {sc:>6g} / {mx:<4g}")
+            st = graded[student]
+            line = f"   {student:<24} {round(st.score, 2):>6g} / {st.max_score:<4g}"
+            if student in late:
+                how = ("late per the LMS (no time in the download)" if st.late_marker
+                       else f"late {status.duration(st.seconds_late)}")
+                line += f"  {how}, penalty {round(st.penalty, 2):g} (before: {round(st.raw, 2):g})"
+            log(line)
         if len(graded) > table_rows:
             log(f"   ... {len(graded) - table_rows} more: `make export` writes all of them to grades.csv")
     for student, why in sorted(failures.items()):
         log(f"   problem: {student}: {why}")
     for student, why in sorted(notes.items()):
         log(f"   note: {student}: {why}")
+    if waiting:
+        log(f"   not graded yet (collected since the last `make grade`): {', '.join(waiting)}")
+    if missing:
+        log(f"   no submission ({len(missing)} on the roster): {', '.join(missing)}")
+    if late or course.path("submitted").is_dir():
+        from coursetools.deadlines import due_date, show
+
+        log(f"   due {show(due_date(course))}; late policy: {describe_policy(course)}")
 
 
 def feedback(course, log=print):
@@ -259,10 +306,12 @@ def feedback(course, log=print):
     log(f"feedback: {len(pages)} HTML page(s) in feedback/<student>/{course.assignment}/")
 
 
-def export(course, log=print):
+def export(course, fmt="csv", roster=None, log=print):
+    """grades.csv, or an LMS's import file (coursetools/grade_export.py): a student without a
+    grade is never exported as 0."""
+    from coursetools import grade_export
+
     course.require_gradebook_assignment()
-    if not scores(course):
+    if fmt == "csv" and not scores(course) and not course.submitted_students():
         raise CourseError(f"no graded submission of '{course.assignment}' to export: run `make grade` first")
-    course.nbgrader_checked(["export", "--to=grades.csv"], "export", "nbgrader export")
-    rows = course.path("grades.csv").read_text(encoding="utf-8").strip().splitlines()
-    log(f"grades.csv: {len(rows) - 1} row(s) (all assignments and students in the gradebook)")
+    return grade_export.export(course, fmt, roster, log=log)

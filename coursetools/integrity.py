@@ -13,13 +13,14 @@ from urllib.parse import unquote
 TOLERANCE = 1e-9
 
 
-def check_gradebook(db_url, assignment, expected_students, max_score):
+def check_gradebook(db_url, assignment, expected_students, max_score, enrolled=()):
     """Problems found in the gradebook at ``db_url`` (an empty list: healthy).
 
     Healthy means: (SQLite) the file passes ``PRAGMA integrity_check``; nbgrader's
     Gradebook opens it; ``assignment`` is there with its notebooks and grade cells; each of
     ``expected_students`` has a submission worth ``max_score`` with one grade per grade
-    cell, every score between 0 and its maximum; and no other student is in it.
+    cell, every score between 0 and its maximum; and no other student is in it (but the
+    ``enrolled`` ones: a roster imported with `make roster`, students without submissions).
     """
     expected = sorted(set(expected_students))
     path = _sqlite_path(db_url)
@@ -28,7 +29,7 @@ def check_gradebook(db_url, assignment, expected_students, max_score):
         if problems:
             return problems
     try:
-        return _check_contents(db_url, assignment, expected, float(max_score))
+        return _check_contents(db_url, assignment, expected, float(max_score), set(enrolled))
     except Exception as exc:  # noqa: BLE001 - a gradebook that cannot be read is the finding
         return [f"the gradebook cannot be read: {type(exc).__name__}: {_first_line(exc)}"]
 
@@ -85,7 +86,7 @@ def _course_id(db_url, assignment):
     return None if row is None else row[0]
 
 
-def _check_contents(db_url, assignment, expected, max_score):
+def _check_contents(db_url, assignment, expected, max_score, enrolled=frozenset()):
     from nbgrader.api import Gradebook, MissingEntry
 
     course_id = _course_id(db_url, assignment)
@@ -114,7 +115,7 @@ def _check_contents(db_url, assignment, expected, max_score):
             problems.extend(_check_submission(student, sub, cells, max_score))
 
         present = {s.id for s in gb.students}
-        extra = sorted(present - set(expected))
+        extra = sorted(present - set(expected) - set(enrolled))
         if extra:
             problems.append(f"unexpected student(s) in the gradebook: {', '.join(extra)}")
         submitted = {s.student.id for s in a.submissions}

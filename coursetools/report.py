@@ -6,7 +6,6 @@ by relative path) and the PNG charts beside them.
 """
 
 import html
-import math
 from datetime import datetime
 
 import nbformat
@@ -14,6 +13,7 @@ import numpy as np
 
 from coursetools import grading
 from coursetools.errors import CourseError
+from coursetools.status import duration as _duration  # '2 d 3 h', shared with make summary
 
 HARDEST = 5
 PASS_CHART, HIST_CHART = "pass-rates.png", "score-distribution.png"
@@ -81,28 +81,15 @@ def _gather(course):
             "in_gradebook": in_gradebook, "notebooks": notebooks, "max_score": max_score}
 
 
-def _failures(course, data):
-    """[(student, why)] of submitted folders that have no graded submission."""
-    out = []
-    for student in course.submitted_students():
-        if student in data["totals"]:
-            continue
-        why = grading.check_submission(course, student, data["notebooks"])
-        if not why and student in data["in_gradebook"]:
-            why = (f"nbgrader started but did not finish grading it "
-                   f"(see logs/autograde-{course.assignment}.log; run `make grade`)")
-        out.append((student, why or "not graded: run `make grade`"))
-    return out
+def _failures(course, data, standings=None):
+    """[(student, why)] of collected students without a grade (the states of coursetools.status,
+    shared with `make summary` and `make export`)."""
+    from coursetools import status
 
-
-def _duration(seconds):
-    """Human readable, the two largest units: '2 d 3 h', '4 min 10 s'."""
-    left, parts = math.ceil(seconds), []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if left >= size or (unit == "s" and not parts):
-            count, left = divmod(left, size)
-            parts.append(f"{count} {unit}")
-    return " ".join(parts[:2])
+    if standings is None:
+        standings = status.standings(course, notebooks=data["notebooks"])
+    return [(s, st.reason) for s, st in sorted(standings.items())
+            if st.state in ("could not be graded", "not graded yet")]
 
 
 def _num(x):
@@ -184,6 +171,9 @@ def _blocks(course, data, failures, troubled, charts, slow=()):
                    "notebook was slow or noisy there, no graded cell lost points because of it."))
     slow_items = [f"{s}: {', '.join(t)}" for s, t in slow]
     b.append(("ul", slow_items) if slow_items else ("p", "none"))
+    if data.get("missing") is not None:  # with a roster: who handed nothing in
+        b.append(("h2", f"No submission ({len(data['missing'])})"))
+        b.append(("ul", data["missing"]) if data["missing"] else ("p", "none"))
     return b
 
 
@@ -235,9 +225,18 @@ def _html(blocks, title):
     return "\n".join(out + ["</body></html>", ""])
 
 
-def report(course, log=print):
+def report(course, log=print, roster=None):
     """Write reports/class-<assignment>/report.md, report.html and charts; return report.md's path."""
+    from coursetools import status
+
     data = _gather(course)
+    standings = status.standings(course, roster, notebooks=data["notebooks"])
+    # a submission graded once, then collected again or failing since, has no current grade
+    stale = {s for s in data["totals"] if standings.get(s) and standings[s].state != "graded"}
+    data["totals"] = {s: v for s, v in data["totals"].items() if s not in stale}
+    data["late"] = [row for row in data["late"] if row[0] not in stale]
+    if roster is not None:
+        data["missing"] = sorted(s for s, st in standings.items() if st.state == "no submission")
     if not data["totals"]:
         raise CourseError(f"nothing graded yet for '{course.assignment}': run `make grade` first")
     for c in data["cells"]:
@@ -247,7 +246,7 @@ def report(course, log=print):
         c["partial"] = c["n"] - c["full"] - c["zero"]
         c["rate"] = 100.0 * c["full"] / c["n"] if c["n"] else 0.0
         c["mean"] = float(s.mean()) if c["n"] else 0.0
-    failures = _failures(course, data)
+    failures = _failures(course, data, standings)
     found = {s: grading.incidents(course, s) for s in sorted(data["totals"])}
     troubled = [(s, lost) for s, (lost, _) in found.items() if lost]
     slow = [(s, late) for s, (_, late) in found.items() if late]

@@ -26,6 +26,7 @@ class CellScore:
 class StudentResult:
     cells: list = field(default_factory=list)
     autograded: dict = field(default_factory=dict)  # notebook name -> executed notebook
+    seconds: float = 0.0                            # wall time of its autograde
 
     @property
     def score(self):
@@ -57,12 +58,13 @@ def read_scores(course, students):
     return results
 
 
-def grade(course, submissions, timeout=None, log=None, inspect=None, jobs=None):
+def grade(course, submissions, timeout=None, log=None, inspect=None, jobs=None, config=None):
     """``submissions``: {student: {notebook name: notebook}} -> {student: StudentResult}.
 
     Graded like `make grade` (``jobs`` workers, default: the number of cores). ``log``, when
     given, receives the progress lines. ``inspect``, when given, is called with the scratch
-    course root after grading, before the scratch course is deleted.
+    course root after grading, before the scratch course is deleted. ``config``: more nbgrader
+    configuration, {"Class.trait": value} (e.g. "SandboxedExecute.time_budget").
     """
     from coursetools import parallel
     from coursetools.errors import CourseError
@@ -89,6 +91,7 @@ def grade(course, submissions, timeout=None, log=None, inspect=None, jobs=None):
         overrides = shadow.settings.config_overrides()
         if timeout:
             overrides["Execute.timeout"] = timeout
+        overrides.update(config or {})
         graded = run_workers(shadow, list(submissions), db_url, jobs or parallel.default_jobs(),
                              "", sandboxed, "scratch-autograde", overrides,
                              log=log or (lambda *_: None))
@@ -99,6 +102,7 @@ def grade(course, submissions, timeout=None, log=None, inspect=None, jobs=None):
                               f"{course.relative(shadow.log_path('scratch-autograde'))})")
         results = read_scores(_Sqlite(shadow, root / "gradebook.db"), submissions)
         for student, result in results.items():
+            result.seconds = float(graded[student].get("seconds") or 0.0)
             for path in (root / "autograded" / student / course.assignment).glob("*.ipynb"):
                 result.autograded[path.stem] = nbformat.read(path, as_version=4)
         if inspect is not None:

@@ -34,7 +34,11 @@ def run_notebook(nb, folder, kernel_python=None, timeout=300):
         km.kernel_spec.argv = [str(kernel_python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     client = NotebookClient(nb, km=km, timeout=timeout, startup_timeout=60, allow_errors=True,
                             resources={"metadata": {"path": str(folder)}})
-    client.execute()
+    try:
+        client.execute()
+    finally:  # the client did not start this manager, so it leaves the kernel running
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     return nb
 
 

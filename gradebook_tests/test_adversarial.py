@@ -1,25 +1,35 @@
 """Adversarial submissions of `spatial` (adversarial.py) graded through real `nbgrader autograde`.
 
-ONE batch grades the honest baselines and every adversarial submission together (the
-DANGEROUS ones only when coursetools.perimeter.sandbox.preflight() returns None AND a probe notebook
-graded first shows a confined kernel: no gradebook or submissions in sight, memory,
-process and file-size limits). Then:
+ONE batch grades the honest baselines and every adversarial submission together, in the
+bubblewrap sandbox, with the limits of adversarial.py (per cell, and a time budget per
+notebook). Before it, a probe notebook is graded: the grading kernel must be confined (no
+gradebook or submissions in sight; memory, process and file-size limits). When it is not, or
+the sandbox cannot start, the DANGEROUS submissions are left out of the batch AND their
+tests fail, as does test_the_grading_kernel_is_confined: never a silent skip. Then:
 
-* a cheat (or a resource attack) scores at most its honest baseline;
+* a cheat (or a resource attack) earns, in every cell, at most what its honest baseline
+  earns there (an attack in `open_hole` is a known hole: its test expects it to win, strictly,
+  so that closing the hole is noticed);
 * a robustness case (honest code, unusual notebook) scores exactly its expected score;
 * the honest students get the same grade for every cell as in a second batch that grades
   them without the adversaries, and their files are untouched;
 * the scratch gradebook passes coursetools.integrity.check_gradebook;
+* every graded notebook and every feedback page stays under a few MB; every notebook is
+  graded within its time budget (plus start-up), and one that ran into it is flagged;
+* the feedback of the `feedback` submissions (nbgrader generate_feedback, as `make feedback`)
+  holds no line of the hidden material (grader modules, hidden cells) and no hidden input,
+  beyond what the honest students' feedback shows by design;
 * the batch finishes, within a generous time bound.
 
-If the batch as a whole fails (today: nbgrader gives up on a student whose kernel died, or
-whose notebook its own preprocessors cannot handle, and then exits non-zero), the fixture
-grades again without the students the log names (without those marked `aborts` when there
-is no log), so that every other finding is still reported;
-test_batch_finishes_with_every_submission and the tests of the left-out submissions fail.
+If the batch as a whole fails (nbgrader gives up on a student whose notebook its own
+preprocessors cannot handle, and then exits non-zero), the fixture grades again without the
+students the log names (without those marked `aborts` when there is no log), so that every
+other finding is still reported; test_batch_finishes_with_every_submission and the tests of
+the left-out submissions fail.
 """
 
 import ast
+import html
 import json
 import re
 import time
@@ -29,17 +39,28 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from adversarial import ADVERSARIES, CORPUS, DANGEROUS, HONEST, NOTEBOOK, TOTAL, build, notebook_text
+from adversarial import (ADVERSARIES, CELL_TIMEOUT, CHECKS_RESERVE, CORPUS, DANGEROUS, HONEST,
+                         NOTEBOOK, TIME_BUDGET, TOTAL, build, notebook_text)
 from coursetools import scratch
 from coursetools.course import Course
 from coursetools.errors import CourseError
+from coursetools.grading import incidents
 from coursetools.integrity import check_gradebook
 from coursetools.release import blank_submission
 
 # Per-cell time limit of the batch. The instructor's slowest cell takes about 1 s (measured:
 # grader_setup_fast 1.05 s, cnn_report 0.85 s, cnn_gradient_hidden 0.81 s); the slowest
 # honest baseline (the loops of "slow-fast", trained by train_cnn) needs a few seconds.
-TIMEOUT = 20
+TIMEOUT = CELL_TIMEOUT
+# The executor's limits for the batch (the course's own budget is 600 s: too long for CI)
+LIMITS = {"SandboxedExecute.time_budget": TIME_BUDGET,
+          "SandboxedExecute.checks_reserve": CHECKS_RESERVE}
+# Beyond the budget: kernel starts and restarts, nbgrader's own passes, the gradebook
+BUDGET_SLACK_S = 60
+# Largest graded notebook / feedback page (caps: 1 MB per cell, 5 MB per notebook)
+MAX_NOTEBOOK_BYTES = MAX_FEEDBACK_BYTES = 8_000_000
+# Feedback is generated for these honest students too: what they show is shown by design
+FEEDBACK_BASELINES = ("instructor", "zeros")
 # Time bound of one batch: start-up, a generous allowance per notebook, and the cells that
 # are expected to run into the timeout (see Adversary.stalls).
 STARTUP_S, PER_NOTEBOOK_S, PER_STALL_S = 120, 45, TIMEOUT + 10
@@ -62,7 +83,9 @@ print("SANDBOX-PROBE " + json.dumps({
                       or bool(glob.glob(os.path.join(tempfile.gettempdir(), "*", "gradebook.db"))),
     "sees_submissions": any(os.path.isdir(os.path.join(*[".."] * k, "submitted")) for k in range(1, 6)),
     "memory": _limit("RLIMIT_AS"), "processes": _limit("RLIMIT_NPROC"),
-    "file_size": _limit("RLIMIT_FSIZE")}))
+    "file_size": _limit("RLIMIT_FSIZE"),
+    "libraries": [m for m in ("torch", "scipy", "sklearn")
+                  if __import__("importlib.util").util.find_spec(m) is not None]}))
 """
 
 
@@ -87,7 +110,7 @@ def probe_problem(course):
     memory, process and file-size limits; else what is wrong."""
     nb = blank_submission(course)
     nb[NOTEBOOK].cells.insert(0, nbformat.v4.new_code_cell(PROBE))
-    result = scratch.grade(course, {"probe": nb}, timeout=TIMEOUT)["probe"]
+    result = scratch.grade(course, {"probe": nb}, timeout=TIMEOUT, config=LIMITS)["probe"]
     found = None
     for cell in result.autograded[NOTEBOOK].cells:
         for out in cell.get("outputs", []):
@@ -96,6 +119,7 @@ def probe_problem(course):
                     found = json.loads(line.split(" ", 1)[1])
     if found is None:
         return "the sandbox probe printed nothing"
+    _KERNEL["libraries"] = found.get("libraries", [])
     wrong = [what for what, bad in (
         ("the kernel sees a gradebook", found["sees_gradebook"]),
         ("the kernel sees submissions", found["sees_submissions"]),
@@ -107,6 +131,7 @@ def probe_problem(course):
 
 
 _UNSAFE = {}
+_KERNEL = {"libraries": None}     # forbidden libraries the grading kernel can import
 
 
 def dangerous_problem(course):
@@ -119,9 +144,12 @@ def dangerous_problem(course):
     return _UNSAFE["why"]
 
 
-def skip_if_unsafe(batch, adversary):
+def fail_if_unsafe(batch, adversary):
+    """A DANGEROUS submission is never graded where the kernel is not confined: its test
+    fails (the batch has not proven the defence), it is never skipped."""
     if adversary.key in DANGEROUS and batch.dangerous is not None:
-        pytest.skip(f"DANGEROUS, not graded without the sandbox: {batch.dangerous}")
+        pytest.fail(f"DANGEROUS, not graded: the grading kernel is not confined here "
+                    f"({batch.dangerous})")
 
 
 def snapshot(root, assignment, students):
@@ -159,6 +187,9 @@ class Batch:
     error: str = None                                  # why the batch with everyone failed
     left_out: frozenset = frozenset()                  # not graded after that failure
     dangerous: str = None                              # why DANGEROUS ones were not graded
+    feedback: dict = field(default_factory=dict)       # student -> feedback HTML (unescaped text)
+    sizes: dict = field(default_factory=dict)          # student -> {file: bytes}
+    incidents: dict = field(default_factory=dict)      # student -> grading.incidents()
 
 
 def grade(course, entries):
@@ -172,12 +203,41 @@ def grade(course, entries):
         seen["problems"] = check_gradebook(f"sqlite:///{root / 'gradebook.db'}", course.assignment,
                                            list(subs), TOTAL)
         seen["files"] = snapshot(root, course.assignment, honest)
+        scratch_course = Course(root, course.assignment, log_dir=course.log_dir,
+                                settings=course.settings.without_db())
+        seen["incidents"] = {s: [what for found in incidents(scratch_course, s) for what in found]
+                             for s in subs}
+        wanted = [HONEST[k].student for k in FEEDBACK_BASELINES] + [a.student for a in entries
+                                                                    if a.feedback]
+        seen["feedback"] = generate_feedback(scratch_course, wanted)
+        seen["sizes"] = {s: {str(p.relative_to(root)): p.stat().st_size
+                             for area in ("autograded", "feedback")
+                             for p in (root / area / s).rglob("*") if p.is_file()
+                             and p.suffix in (".ipynb", ".html")} for s in subs}
 
     start = time.monotonic()
-    results = scratch.grade(course, subs, timeout=TIMEOUT, inspect=inspect)
+    results = scratch.grade(course, subs, timeout=TIMEOUT, inspect=inspect, config=LIMITS)
     return Batch(results=results, students=list(subs), problems=seen["problems"],
                  files=seen["files"], wall=time.monotonic() - start, notebooks=len(subs),
-                 stalls=sum(a.stalls for a in entries))
+                 stalls=sum(a.stalls for a in entries), feedback=seen["feedback"],
+                 sizes=seen["sizes"], incidents=seen["incidents"])
+
+
+def generate_feedback(scratch_course, students):
+    """{student: text of their feedback page (HTML unescaped)}, made as `make feedback` makes
+    it (nbgrader generate_feedback with the course's configuration)."""
+    root = scratch_course.root
+    db = [f"--CourseDirectory.db_url=sqlite:///{root / 'gradebook.db'}", f"--CourseDirectory.root={root}"]
+    pages = {}
+    for student in students:
+        scratch_course.nbgrader_checked(
+            ["generate_feedback", scratch_course.assignment, "--force",
+             f"--CourseDirectory.student_id={student}", *db],
+            "scratch-feedback", "scratch generate_feedback")
+        found = sorted((root / "feedback" / student / scratch_course.assignment).glob("*.html"))
+        pages[student] = "\n".join(html.unescape(p.read_text(encoding="utf-8", errors="replace"))
+                                    for p in found)
+    return pages
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +302,7 @@ def test_corpus_is_large_and_well_formed():
         assert a.description and a.attack, a.key
         if a.kind == "robustness":
             assert a.expected is not None, f"{a.key}: a robustness case needs its exact expected score"
+            assert not a.open_hole, f"{a.key}: only an attack can be an open hole"
     assert {a.kind for a in ADVERSARIES} == {"cheat", "robustness", "resource"}
     students = [h.student for h in HONEST.values()] + [a.student for a in ADVERSARIES]
     assert len(set(students)) == len(students)
@@ -305,24 +366,39 @@ def test_honest_baseline_scores_as_declared(batch, honest):
         f"{honest.expected:g}; lost {lost}")
 
 
+def earned_beyond(result, base):
+    """{cell: points} a submission earned in a cell beyond what ``base`` earned there."""
+    allowed = cell_scores(base)
+    return {name: score - allowed.get(name, 0.0) for name, score in cell_scores(result).items()
+            if score > allowed.get(name, 0.0)}
+
+
 @pytest.mark.parametrize("adversary", CHEATS, ids=[a.key for a in CHEATS])
-def test_attack_scores_at_most_its_baseline(batch, adversary):
-    skip_if_unsafe(batch, adversary)
+def test_attack_earns_no_cell_its_baseline_lacks(batch, adversary):
+    """Cell by cell: a trick that loses points in one cell may not buy them in another."""
+    fail_if_unsafe(batch, adversary)
     result = result_of(batch, adversary)
     base = batch.results[HONEST[adversary.baseline].student]
-    got, allowed = cell_scores(result), cell_scores(base)
-    earned = {name: score - allowed.get(name, 0.0) for name, score in got.items()
-              if score > allowed.get(name, 0.0)}
-    score, allowed_score = float(result.score), float(base.score)
-    assert score <= allowed_score, (
-        f"{adversary.kind} '{adversary.key}' ({adversary.attack}) scores {score:g}, more than "
-        f"its baseline '{adversary.baseline}' ({allowed_score:g}); cells it should not have earned: "
-        + ", ".join(f"{name} +{points:g}" for name, points in sorted(earned.items())))
+    earned = earned_beyond(result, base)
+    if adversary.open_hole:
+        assert earned, (f"'{adversary.key}' no longer earns anything beyond its baseline: the "
+                        f"hole is closed? ({adversary.open_hole}); remove open_hole")
+        pytest.xfail(f"open hole: {adversary.open_hole} (earns "
+                     + ", ".join(f"{n} +{p:g}" for n, p in sorted(earned.items())) + ")")
+    libraries = _KERNEL["libraries"]
+    extra = (f"; the grading kernel can import {libraries}: the kernel environment must hold "
+             f"numpy only" if libraries and adversary.key == "torch-and-scipy" else "")
+    assert not earned, (
+        f"{adversary.kind} '{adversary.key}' ({adversary.attack}) scores {float(result.score):g} "
+        f"(baseline '{adversary.baseline}': {float(base.score):g}); cells it should not have "
+        f"earned: " + ", ".join(f"{name} +{points:g}" for name, points in sorted(earned.items()))
+        + extra)
+    assert float(result.score) <= float(base.score)
 
 
 @pytest.mark.parametrize("adversary", ROBUST, ids=[a.key for a in ROBUST])
 def test_robust_submission_scores_exactly(batch, adversary):
-    skip_if_unsafe(batch, adversary)
+    fail_if_unsafe(batch, adversary)
     result = result_of(batch, adversary)
     score, lost = float(result.score), result.failed()
     assert score == adversary.expected, (
@@ -341,3 +417,168 @@ def test_honest_students_are_unaffected_by_the_adversaries(batch, honest_batch, 
         f"(cell: (alone, together)): {changed}")
     assert batch.files[honest.student] == honest_batch.files[honest.student], (
         f"{honest.student}: submitted/autograded files differ when graded with the adversaries")
+
+
+# ---------------------------------- the perimeter's promises ----------------------------------
+
+def test_the_grading_kernel_is_confined(batch):
+    """The DANGEROUS submissions were graded: the sandbox started and confines the kernel."""
+    assert batch.dangerous is None, (
+        f"the grading kernel is not confined here: {batch.dangerous}; the DANGEROUS "
+        f"submissions ({', '.join(sorted(DANGEROUS))}) were not graded")
+
+
+def test_no_graded_notebook_or_feedback_page_is_huge(batch):
+    """Output caps count every message (updates, errors, the execute_reply): 12.2."""
+    big = {f"{student}/{name}": size for student, files in batch.sizes.items()
+           for name, size in files.items()
+           if size > (MAX_NOTEBOOK_BYTES if name.endswith(".ipynb") else MAX_FEEDBACK_BYTES)}
+    assert not big, f"files over {MAX_NOTEBOOK_BYTES:,} bytes: {big}"
+    flood = CORPUS["output-flood"].student
+    assert any(n.endswith(".html") for n in batch.sizes.get(flood, {})), "no feedback for the flood"
+
+
+@pytest.mark.parametrize("student", [a.student for a in ADVERSARIES] + [h.student for h in HONEST.values()])
+def test_every_notebook_stays_within_its_time_budget(batch, student):
+    """Sleepers, kernel deaths and their replays: the budget bounds one notebook's wall time."""
+    if student not in batch.results:
+        pytest.fail(f"{student} was not graded ({batch.error or batch.dangerous})")
+    seconds = batch.results[student].seconds
+    assert seconds <= TIME_BUDGET + BUDGET_SLACK_S, (
+        f"{student} held its worker {seconds:.0f} s (budget {TIME_BUDGET} s)")
+
+
+@pytest.mark.parametrize("adversary", [a for a in ADVERSARIES if a.budget],
+                         ids=[a.key for a in ADVERSARIES if a.budget])
+def test_a_notebook_stopped_by_the_budget_is_flagged(batch, adversary):
+    """12.7: stopped at the budget, and flagged in the summary (grading.incidents)."""
+    result = result_of(batch, adversary)
+    flagged = batch.incidents.get(adversary.student, [])
+    assert any("time budget" in what for what in flagged), flagged
+    stopped = [c for c in result.autograded[NOTEBOOK].cells
+               if any(o.get("ename") == "TimeBudget" for o in c.get("outputs", []))]
+    assert stopped, "no cell says that the time budget stopped it"
+
+
+# ---------------------------------- nothing hidden in the feedback ----------------------------------
+
+def hidden_lines(course):
+    """Lines of the hidden material: every grader module of the assignment and every graded
+    cell of the instructor's notebook as the gradebook stores it (spliced), minus the lines
+    the students have anyway (the release notebook, the public framework coursetools/checks
+    that the grading kernel loads before any student cell)."""
+    c = Course(course, "spatial")
+    public = [cell.source for cell in nbformat.read(c.release_dir / f"{NOTEBOOK}.ipynb",
+                                                    as_version=4).cells]
+    public += [p.read_text(encoding="utf-8") for p in c.path("coursetools", "checks").glob("*.py")]
+    public = "\n".join(public)
+    texts = [p.read_text(encoding="utf-8") for p in sorted(c.path("source", "spatial", "grader").glob("*.py"))]
+    for cell in nbformat.read(c.build_dir / f"{NOTEBOOK}.ipynb", as_version=4).cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            texts.append(cell.source)
+    lines = {line.strip() for text in texts for line in text.splitlines()}
+    return sorted(line for line in lines if len(line) >= 25 and line not in public)   # substring
+
+
+def hidden_inputs(course):
+    """Every float a hidden check passes to a student's function, regenerated from the grader
+    modules: the checks run here with spies (the reference layers, recording their arguments)."""
+    import numpy as np
+
+    from coursetools.checks import loader, record
+    from coursetools.splice import load_folder
+
+    folder = Path(course) / "source" / "spatial" / "grader"
+    loader.set_data_dir(folder.parent)
+    checks = load_folder("spatial", folder, "checks")
+    ref = load_folder("spatial", folder, "reference")
+    checks.install_reference(ref)
+    seen = []
+
+    def spy(fn):
+        def call(*args, **kwargs):
+            for a in args:
+                for v in (a.values() if isinstance(a, dict) else a if isinstance(a, tuple) else [a]):
+                    if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+                        seen.append(v.reshape(-1))
+            return fn(*args, **kwargs)
+        return call
+
+    layers = {**ref.REFERENCE_LAYERS, "cnn_loss": lambda p, X, y: (0.0, {k: np.zeros(np.shape(v)) for k, v in p.items()}),
+              "train_cnn": lambda X, y, **k: ({}, [])}
+    try:
+        with record.capturing([]):
+            for name in dir(checks):
+                if name.startswith("check_"):
+                    fn = getattr(checks, name)
+                    args = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+                    fn(*[spy(layers[a]) for a in args])
+    finally:
+        loader.set_data_dir(None)
+    return np.unique(np.concatenate(seen))
+
+
+def float_texts(values):
+    """How a float of the hidden inputs would be printed: repr (Python), numpy's 8 decimals.
+    Only values with at least 8 significant digits (0.5 or -2.0 are everywhere)."""
+    found = set()
+    for v in values:
+        text = repr(float(v))
+        if len(text.lstrip("-").replace(".", "").lstrip("0")) < 8:
+            continue
+        found.add(text)
+        if abs(v) >= 0.01:
+            found.update({f"{v:.8f}".rstrip("0"), f"{v:.8f}"})
+    return found
+
+
+_FLOAT_TOKEN = re.compile(r"-?\d+\.\d+")
+
+
+def leaks(text, lines, floats, allowed=frozenset()):
+    """(hidden lines found in ``text``, hidden input floats found in ``text``)."""
+    found_lines = []
+    for line in lines:
+        if line in allowed:
+            continue
+        if len(line) <= 200:
+            if line in text:
+                found_lines.append(line)
+        elif any(line[k:k + 60] in text for k in range(0, len(line) - 60, 60)):
+            found_lines.append(line[:80] + "...")
+    tokens = set(_FLOAT_TOKEN.findall(text))
+    return found_lines, sorted(tokens & floats)
+
+
+@pytest.fixture(scope="module")
+def hidden(course):
+    return hidden_lines(course), float_texts(hidden_inputs(course))
+
+
+def test_the_leak_scanner_finds_hidden_lines_and_inputs(hidden):
+    lines, floats = hidden
+    assert len(lines) > 200 and len(floats) > 1000, (len(lines), len(floats))
+    value = sorted(floats)[len(floats) // 2]
+    line = next(ln for ln in lines if "def " in ln)
+    found_lines, found_floats = leaks(f"<pre>x = [{value}]\n{line}</pre>", lines, floats)
+    assert found_lines == [line] and found_floats == [value]
+
+
+LEAKERS = [a for a in ADVERSARIES if a.feedback]
+
+
+@pytest.mark.parametrize("adversary", LEAKERS, ids=[a.key for a in LEAKERS])
+def test_feedback_shows_nothing_hidden(batch, hidden, adversary):
+    """12.3: no line of a hidden cell or grader module, no hidden input value, in the
+    student's feedback page (beyond what every student's feedback shows by design)."""
+    lines, floats = hidden
+    by_design = set()
+    for key in FEEDBACK_BASELINES:
+        shown, _ = leaks(batch.feedback.get(HONEST[key].student, ""), lines, floats)
+        by_design.update(shown)
+    page = batch.feedback.get(adversary.student)
+    assert page, f"no feedback page for {adversary.student}"
+    found_lines, found_floats = leaks(page, lines, floats, by_design)
+    assert not found_lines and not found_floats, (
+        f"{adversary.key}: hidden material in the feedback: {len(found_lines)} lines, e.g. "
+        f"{found_lines[:3]}; {len(found_floats)} hidden inputs, e.g. {found_floats[:5]}")

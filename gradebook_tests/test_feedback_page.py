@@ -164,3 +164,16 @@ def test_class_report_has_the_csp_and_runs_no_script(tmp_path):
     assert not any(t in EXECUTABLE_TAGS - {"meta"} for t, _ in found)
     dom = dump_dom(page)
     assert "<title>Class report: spatial</title>" in dom, "a script ran in the report"
+
+
+def test_the_partial_credit_number_is_not_shown_the_verdict_is():
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from coursetools.feedback import FeedbackCells
+
+    cell = new_code_cell("")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "f_hidden", "points": 4}
+    cell.outputs = [new_output("stream", name="stdout", text="f: 3 of 4 points.\n"),
+                    new_output("execute_result", data={"text/plain": "3.0"}, execution_count=1)]
+    nb, _ = FeedbackCells().preprocess(new_notebook(cells=[cell]), {})
+    assert [o.output_type for o in nb.cells[0].outputs] == ["stream"]

@@ -8,6 +8,7 @@ The sandboxed end-to-end batch is test_adversarial.py.
 """
 
 import json
+import time
 
 import nbformat
 import pytest
@@ -79,8 +80,9 @@ def test_a_later_message_cannot_rewrite_a_sealed_record(tmp_path):
         graded("_grader_emit({'x': forge()})", "second"))
     nb, state = run(nb, tmp_path)
     assert state["records"]["first"] == [{"honest": True}]
-    first = nb.cells[2]
-    assert [o["data"][RECORD_MIME] for o in first.outputs] == [{"honest": True}]
+    assert state["records"]["second"] == [{"x": 1}]
+    # the records left the cells (only the sealed copy is judged, the verdict replaces them)
+    assert not any(RECORD_MIME in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert all("transient" not in o for c in nb.cells for o in c.get("outputs", []))
 
 
@@ -152,6 +154,116 @@ def test_comm_messages_are_dropped(tmp_path):
 def test_no_budget_means_no_deadline(tmp_path, budget):
     nb, state = run(notebook(new_code_cell("print('ok')")), tmp_path, time_budget=budget)
     assert text_of(nb.cells[1]) == "ok\n" and not state["incidents"]
+
+
+def outputs_text(cell):
+    return json.dumps(cell.get("outputs", []))
+
+
+def test_error_messages_count_against_the_cap(tmp_path):
+    """Errors were always kept whole: 60 errors of ~1 MB made a 54 MB notebook (issue 12.2)."""
+    flood = ("_ip = get_ipython()\n"
+             "for _k in range(30):\n"
+             "    _ip._showtraceback(Exception, 'e' * 9000, ['t' * 9000] * 20)\n")
+    nb = notebook(new_code_cell(flood), new_code_cell("print('after the flood')"))
+    nb, state = run(nb, tmp_path, max_output_bytes=200_000)
+    cell = nb.cells[1]
+    assert len(outputs_text(cell)) < 250_000
+    assert enames(cell)[0] == "Exception"                      # still marked failed
+    assert "[output limit: this cell sent more than 200,000 characters" in text_of(cell)
+    assert "after the flood" in text_of(nb.cells[2])
+
+
+def test_the_error_of_the_execute_reply_is_cut_short(tmp_path):
+    """nbgrader appends the execute_reply's error when no error output has its name: with the
+    error display disabled, a 3 MB exception message went into the notebook whole."""
+    code = ("get_ipython().showtraceback = lambda *args, **kwargs: None\n"
+            "raise ValueError('r' * 3_000_000)")
+    nb, _ = run(notebook(new_code_cell(code)), tmp_path)
+    assert enames(nb.cells[1]) == ["ValueError"]
+    assert len(outputs_text(nb.cells[1])) < 2_000
+
+
+LEAKER = f"""
+import sys, linecache
+def _leak(*_args, **_kwargs):
+    secret = globals().get('_grader_secret', 'none') + ' ' + ' '.join(
+        ''.join(v[2]) for v in list(linecache.cache.values()) if isinstance(v, tuple) and len(v) > 2)
+    print('[output limit] ' + secret, file=sys.stderr)
+    print(secret)
+    get_ipython()._showtraceback(Exception, secret, [secret])
+    from IPython.display import display
+    display({{'text/plain': secret, {RECORD_MIME!r}: {{'check': secret}}}}, raw=True)
+get_ipython().events.register('post_run_cell', _leak)
+
+class SECRETHOLDER(BaseException):
+    pass
+
+def f():
+    _leak()
+    raise SECRETHOLDER(globals().get('_grader_secret'))
+"""
+
+
+def test_nothing_student_code_prints_in_the_check_phase_survives(tmp_path):
+    """Student code hooked into IPython, or run by a check, printed hidden material into the
+    grader cells' outputs (kept by VerifyHiddenChecks as "kernel errors", issue 12.3)."""
+    nb = notebook(new_code_cell(LEAKER), graded("_grader_emit({'f': f()})", "check_f"),
+                  graded("_grader_reference = 'REFERENCE-' + _grader_secret", "grader_reference", 0))
+    nb, state = run(nb, tmp_path)
+    for cell in nb.cells[2:] + [nb.cells[0]]:
+        text = outputs_text(cell)
+        assert "SECRET" not in text and "linecache" not in text, text[:500]
+        assert "[output limit" not in text
+    assert enames(nb.cells[2]) == ["Exception"]     # Python's names only (not SECRETHOLDER), once
+    assert len(state["records"]["check_f"]) == 2      # forged: judged (no points), never shown
+
+
+def test_a_stalled_silent_call_stops_at_the_time_budget(tmp_path):
+    """capture()/restore() of the executor waited Execute.timeout whatever the budget."""
+    hook = ("import sys, time\n"
+            "_k = sys.modules['coursetools.checks.kernel']\n"
+            "_k.capture = lambda *a: time.sleep(120)\n"
+            "def f():\n    return 1\n")
+    nb = notebook(new_code_cell(hook), graded("_grader_emit({'f': f()})", "check_f"))
+    started = time.monotonic()
+    nb, state = run(nb, tmp_path, timeout=60, time_budget=8, checks_reserve=4)
+    assert time.monotonic() - started < 30
+    assert state["records"].get("check_f", []) == [] or state["records"]["check_f"] == [{"f": 1}]
+
+
+def test_replays_after_a_restart_stop_at_the_time_budget(tmp_path):
+    """A kernel that dies in the check phase is brought back by running every earlier cell
+    again: with the student cells filling their share of the budget, that replay alone ran
+    as long again, past the budget (issue 12.7: replay abuse)."""
+    slow = [new_code_cell("import time\ntime.sleep(0.9)") for _ in range(10)]
+    dies = "import os\ndef f():\n    os._exit(1)\n"
+    nb = notebook(new_code_cell(dies), *[graded("_grader_emit({'f': f()})", f"check_{k}")
+                                         for k in range(3)], *slow)
+    started = time.monotonic()
+    nb, state = run(nb, tmp_path, time_budget=10, checks_reserve=2)
+    took = time.monotonic() - started
+    assert took < 10 + 4, f"{took:.0f} s for a budget of 10 s"
+    assert any("budget" in i for i in state["incidents"]), state["incidents"]
+
+
+def test_a_timeout_in_a_check_is_named_as_such(tmp_path):
+    """The kernel's text is dropped from grader cells, but a timeout stays a timeout."""
+    nb = notebook(new_code_cell("import time\ndef f():\n    time.sleep(30)\n"),
+                  graded("_grader_emit({'f': f()})", "check_f"))
+    nb, state = run(nb, tmp_path, timeout=3)
+    assert "CellTimeoutError" in enames(nb.cells[2]), nb.cells[2].outputs
+    assert state["records"]["check_f"] == []
+
+
+def test_grader_trusted_cells_never_reach_the_kernel(tmp_path):
+    """The whole network's reference lives in such a cell: only the trusted grader runs it."""
+    nb = notebook(graded("_trusted = 'reference loss'\nprint('ran in the kernel')",
+                         "grader_trusted_reference", 0),
+                  graded("_grader_emit({'seen': '_trusted' in globals()})", "check_trusted"))
+    nb, state = run(nb, tmp_path)
+    assert state["records"]["check_trusted"] == [{"seen": False}]
+    assert not nb.cells[1].get("outputs")
 
 
 def test_the_kernel_is_dead_and_reaped_when_the_notebook_is_done(tmp_path):

@@ -126,3 +126,32 @@ def test_student_text_in_a_verdict_is_short_and_hides_numbers(tiny_course, check
 def test_the_verdict_stays_short_however_many_cases_fail(tiny_course, checks):
     _, _, text = judge(tiny_course, [record_of(checks, lambda x, k: None)])
     assert len(text) <= 2100
+
+
+def test_a_forged_record_cannot_write_text_into_the_verdict(tiny_course, checks):
+    """The record is the kernel's: text in it (a dtype name, an unknown kind) was quoted in
+    the verdict through the decoder's error messages."""
+    secret = "def ref_scale(x, k): return x * k"
+    bad = record_of(checks, right)
+    for n, events in enumerate(bad["cases"].values()):
+        events[0][2] = ["array", secret, [2], "AAAA"] if n % 2 else [secret, 1]
+    score, _, text = judge(tiny_course, [bad])
+    assert score == 0 and "ref_scale" not in text and "return x" not in text, text
+
+
+def test_an_exception_cannot_spell_out_text_the_kernel_found(tiny_course, checks):
+    """A message or a 'code line' made of text the student's code found in the kernel (a
+    line of the grader's source: short prose, no numbers) passed record.clean whole."""
+    import linecache
+
+    source = "def ref_scale(x, k): return x * k  # the grader's reference"
+    linecache.cache["<forged>"] = (len(source), None, [source + "\n"], "<forged>")
+    namespace = {}
+    exec(compile("def scale(x, k):\n    raise ValueError(SOURCE)\n", "<forged>", "exec"),
+         {"SOURCE": source}, namespace)
+    try:
+        _, _, text = judge(tiny_course, [record_of(checks, namespace["scale"])])
+    finally:
+        linecache.cache.pop("<forged>", None)
+    assert "ref_scale" not in text and "reference" not in text, text
+    assert "scale raised ValueError: (not shown: only Python's and NumPy's own messages are)" in text

@@ -173,7 +173,10 @@ def test_collect_files_each_student_and_names_what_it_skipped(graded_class):
     course, out = graded_class
     text = out["collect"].stdout
     submitted = course / "submitted"
-    assert sorted(p.name for p in submitted.iterdir() if p.is_dir()) == ["blank", "broken", "solver"]
+    # folders only (submitted/README.md explains the folder), and not the course's own
+    # dot folders (submitted/.grading/, .history/)
+    assert sorted(p.name for p in submitted.iterdir()
+                  if p.is_dir() and not p.name.startswith(".")) == ["blank", "broken", "solver"]
     assert (submitted / "solver" / "spatial" / "spatial.ipynb").is_file()
     assert "not collected: Jane Doe.ipynb" in text
     assert "the student id is longer than 128 characters" in text
@@ -211,9 +214,12 @@ def test_feedback_html_and_grades_csv(graded_class):
                        "ref_conv2d_forward", "conv_inputs", "TRAIN_SEED"):
             assert secret not in html, f"feedback of {student} shows hidden code: {secret!r}"
     rows = {r["student_id"]: r for r in csv.DictReader(open(course / "grades.csv"))}
-    assert set(rows) == {"solver", "blank"}
+    assert set(rows) == {"solver", "blank", "broken"}
     assert float(rows["solver"]["score"]) == float(rows["solver"]["max_score"]) > 0
     assert float(rows["blank"]["score"]) == 0.0
+    # the corrupt submission is listed as such, never as a 0 (issue 13)
+    assert rows["broken"]["score"] == "" and rows["broken"]["status"].startswith(
+        "could not be graded: spatial.ipynb is not a valid notebook")
 
 
 def test_report_names_the_hardest_checks_and_the_failed_submission(graded_class):
@@ -292,7 +298,7 @@ def test_validate_passes(course):
 @pytest.mark.parametrize("args, message", [
     (("release", "ASSIGNMENT=nope"), "error: unknown assignment 'nope'"),
     (("grade", "ASSIGNMENT=nope"), "error: unknown assignment 'nope'"),
-    (("collect",), "error: say where the download is"),
+    (("collect",), "error: nothing to collect: no nbgrader exchange at"),
     (("collect", "FROM=/does/not/exist"), "error: nothing to collect: /does/not/exist does not exist"),
 ])
 def test_bad_input_gives_one_clear_line(course, args, message):

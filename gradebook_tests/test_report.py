@@ -274,3 +274,19 @@ def test_the_summary_separates_lost_points_from_slow(class_report):
     assert "problem: carol: graded, lost points: B (timed out)" in text, text
     assert "note: alice: slow but complete (no points changed): train_visible (timed out)" in text, text
     assert "problem: alice" not in text
+
+
+@pytest.mark.parametrize("ename, what", [("TimeBudget", "time budget"),
+                                         ("KernelRestarted", "kernel restarted"),
+                                         ("KernelStopped", "not run: kernel stopped"),
+                                         ("CellTimeoutError", "timed out")])
+def test_the_grading_executor_notes_are_incidents(tmp_path, ename, what):
+    """SandboxedExecute marks cells TimeBudget / KernelRestarted / KernelStopped: the summary
+    and the report must flag them (a sleeper stopped by the time budget went unflagged)."""
+    from coursetools.grading import incidents
+
+    (tmp_path / "nbgrader_config.py").write_text("")
+    note = new_output("error", ename=ename, evalue="not run", traceback=[])
+    notebook_file(tmp_path / "autograded" / "dave" / "a1" / "nb1.ipynb", ["B"], {"B": [note]})
+    lost, slow = incidents(Course(tmp_path, "a1"), "dave")
+    assert lost + slow == [f"B ({what})"]

@@ -13,7 +13,9 @@ expectation does not stop the case; it is noted with its *kind*:
 
 A group passes when none of its cases failed; ``UNCHANGED`` passes when no case modified its
 inputs (nor gave another result the second time, where the first was right) and at least one
-other group passed. The cell scores the points of the groups that passed (partial credit),
+*value* group passed. A group that judges something other than values (e.g. speed) declares
+``needs``: the value groups of which at least one must pass for it to count, so that a
+function that returns zeros, fast and without touching its inputs, earns nothing. The cell scores the points of the groups that passed (partial credit),
 or, in all-or-nothing mode, all or nothing. Group points come from the cell's points in the
 notebook metadata, split by the groups' weights (``allocate``): the metadata stays the one
 source of points.
@@ -56,12 +58,17 @@ _CASE = {"ctx": None}              # the case being replayed: its context collec
 
 
 class Group:
-    """A named set of cases of one check, worth ``weight`` shares of the cell's points."""
+    """A named set of cases of one check, worth ``weight`` shares of the cell's points.
 
-    def __init__(self, id, title, weight):  # noqa: A002 - "id" reads best at the call site
+    ``needs``: ids of value groups; this group counts only when at least one of them passed
+    (a speed group: being fast is worth nothing when the values are wrong).
+    """
+
+    def __init__(self, id, title, weight, needs=()):  # noqa: A002 - "id" reads best at the call site
         if not (isinstance(weight, (int, float)) and weight > 0):
             raise ValueError(f"group {id!r}: weight must be a positive number")
         self.id, self.title, self.weight = str(id), str(title), float(weight)
+        self.needs = tuple(str(n) for n in needs)
 
 
 class Case:
@@ -104,7 +111,7 @@ def unpack(what, result, names):
 def as_float(what, value):
     """A float64 copy of a student's result; fails the case at once if there is none."""
     if isinstance(value, _rec.Opaque):
-        raise CaseFailure(f"{what} is not a numeric array (got {_rec.clean(value.what, 60)}); "
+        raise CaseFailure(f"{what} is not a numeric array (got {_rec.student_text(value.what, 60)}); "
                           f"return a numpy array.",
                           signature=("type", what))
     try:
@@ -121,7 +128,7 @@ def expect_array(what, got, expected, hint, rtol=RTOL, atol=ATOL, kind="values")
         return
     if isinstance(got, _rec.Opaque) or got is None:
         _fail(kind, f"{what}: expected an array of shape {tuple(expected.shape)}, got "
-                    f"{_rec.clean(getattr(got, 'what', 'None'), 60)}.\n    Likely cause: {hint}",
+                    f"{_rec.student_text(getattr(got, 'what', 'None'), 60)}.\n    Likely cause: {hint}",
               ("type", what, kind))
         return
     try:
@@ -234,6 +241,7 @@ class Verdict:
         self.groups = groups
         self.passed = {}            # group id -> bool
         self.counts = {}            # group id -> (cases, failed cases)
+        self.gated = set()          # groups whose cases passed but which need a value group
         self.failures = []          # (case name, ctx, CaseFailure) in case order
         self.not_implemented = None
         self.no_record = None
@@ -266,6 +274,7 @@ class Verdict:
                     else "every case")
             state = "passed" if self.passed.get(group.id) else "FAILED"
             detail = (f": {failed} of {cases} cases failed" if state == "FAILED" and failed
+                      else ": counts only when the values are right" if group.id in self.gated
                       else f", {what}")
             if state == "FAILED" and group.id == UNCHANGED and not self.unchanged_failed:
                 detail = ": only counts when another group passes"
@@ -310,6 +319,11 @@ def _check_groups(fn_name, cases, groups):
     ids = [g.id for g in groups]
     if len(set(ids)) != len(ids) or not groups:
         raise ValueError(f"{fn_name}: groups must be declared once each")
+    for g in groups:
+        if g.needs and (not set(g.needs) <= set(ids) or UNCHANGED in g.needs or g.id in g.needs
+                        or any(o.needs for o in groups if o.id in g.needs)):
+            raise ValueError(f"{fn_name}: group {g.id!r} needs {g.needs}: they must be value "
+                             f"groups of the same check")
     unknown = sorted({c.group for c in cases} - set(ids))
     if unknown or any(c.group == UNCHANGED for c in cases):
         raise ValueError(f"{fn_name}: cases in undeclared groups {unknown} (or in {UNCHANGED!r})")
@@ -367,7 +381,7 @@ def run_check(fn_name, cases, groups):
             ctx["failures"].append(CaseFailure(str(e.args[0]), signature=("mismatch",)))
         except Exception as e:
             ctx["failures"].append(CaseFailure(
-                f"the result could not be checked ({type(e).__name__}: {_rec.clean(e, 100)}); "
+                f"the result could not be checked ({type(e).__name__}: {_rec.student_text(e, 100)}); "
                 f"check the types and shapes you return.", signature=("unchecked", type(e).__name__)))
         finally:
             _rec.STATE["events"] = None
@@ -390,9 +404,13 @@ def run_check(fn_name, cases, groups):
         failed = [c for c in members if c.name in value_failed]
         verdict.counts[group.id] = (len(members), len(failed))
         verdict.passed[group.id] = bool(members) and not failed
+    for group in groups:
+        if group.needs and verdict.passed[group.id] and not any(verdict.passed[n] for n in group.needs):
+            verdict.passed[group.id] = False
+            verdict.gated.add(group.id)
     if any(g.id == UNCHANGED for g in groups):
-        others = [g.id for g in groups if g.id != UNCHANGED]
-        verdict.passed[UNCHANGED] = (not unchanged_failed) and any(verdict.passed[g] for g in others)
+        values = [g.id for g in groups if g.id != UNCHANGED and not g.needs]
+        verdict.passed[UNCHANGED] = (not unchanged_failed) and any(verdict.passed[g] for g in values)
         verdict.unchanged_failed = unchanged_failed
         verdict.counts[UNCHANGED] = (len(cases), 0)
     return verdict

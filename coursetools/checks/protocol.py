@@ -15,6 +15,9 @@ RECORD_MIME = "application/vnd.cnn-grader.record+json"
 # reference. They run in the kernel only after every student cell (see SandboxedExecute).
 SETUP_PREFIX = "grader_setup"
 REFERENCE_ID = "grader_reference"
+# grader_trusted* cells are for the trusted grader only: the kernel never runs them (e.g. the
+# whole network's reference loss, which no student code may call).
+TRUSTED_PREFIX = "grader_trusted"
 
 # One check call per hidden test cell, e.g. `_grader.check_im2col(im2col)`.
 CHECK_CALL = re.compile(r"^(_grader\w*)\.(check_\w+)\(", re.M)
@@ -34,9 +37,13 @@ def is_setup(grade_id):
     return str(grade_id or "").startswith(SETUP_PREFIX)
 
 
+def is_trusted(grade_id):
+    return str(grade_id or "").startswith(TRUSTED_PREFIX)
+
+
 def is_grader_cell(grade_id):
-    """A 0-point cell of the grader itself: setup or reference (not a hidden test cell)."""
-    return is_setup(grade_id) or grade_id == REFERENCE_ID
+    """A 0-point cell of the grader itself: setup, reference or trusted (not a hidden test)."""
+    return is_setup(grade_id) or grade_id == REFERENCE_ID or is_trusted(grade_id)
 
 
 def check_calls(source):

@@ -198,7 +198,8 @@ def decode(e, depth=0):
     except RecordMismatch:
         raise
     except Exception as exc:
-        raise RecordMismatch(f"the record is malformed ({type(exc).__name__}: {exc})") from None
+        # the exception's text is the record's (the kernel's): only its type is shown
+        raise RecordMismatch(f"the record is malformed ({type(exc).__name__})") from None
 
 
 def restore(target, e):
@@ -339,12 +340,81 @@ def clean_name(text, limit=40):
     return _NAME.sub("", str(text))[:limit] or "?"
 
 
+# Cleaning alone lets any short prose through: a line of the grader's own source (read in the
+# kernel from linecache or the grader's modules) passes it. So when the trusted grader knows the
+# submission (``use_submission``), a verdict shows student text only when every word of it is a
+# word of Python's or NumPy's own error messages or a name of the submission's code, a code
+# line only when it is a line of the submission, and a type name only when it is Python's own
+# or the submission's: what a student's code found in the kernel cannot be spelled out.
+ERROR_WORDS = frozenset("""
+a about above after all allocate allowed already ambiguous an and any are argument arguments
+array arrays as assignment at attribute axes axis be been bool boolean bounds broadcast
+broadcastable but by call callable can cannot cast casting checked code concatenation contain
+contains core could data decode deep defined detected did different dim dimension dimensional
+dimensions division does doesn domain dtype each element ellipsis empty encode enough equal
+error exactly exceeded exceeds expected for from function given got gufunc has have identity
+if ignored in index indexed indices infs input instance integer integers into invalid is it
+item items its iterable key keyword kind larger len length list match math maximum memory
+method minimum mismatch missing modulo more must n nan nans ndarray ndim negative newaxis no
+non none not np number numpy object of on one only operand operands operation or order out
+output pass perhaps positional range recursion reduction remapped required reshape result rule
+s same scalar sequence setting shape shapes signature size slice slices str string subscriptable
+sum supported take takes than that the them this to together too truth tuple type types unable
+unexpected unhashable unpack unsupported use valid value values was were which while with
+without wrong zero
+int int8 int16 int32 int64 uint8 uint16 uint32 uint64 float float16 float32 float64 float128
+complex complex64 complex128 bool_ object_ str_ bytes_ NoneType dict set frozenset bytes
+intp uint longlong ufunc add subtract multiply divide true_divide matmul dot einsum
+Input Use The Cannot Maximum Unable Non Please ValueError TypeError IndexError KeyError
+AttributeError NameError ZeroDivisionError RuntimeError RecursionError MemoryError
+AxisError LinAlgError C F A K k m x y d i j
+""".split())
+VOCABULARY = {"words": None, "lines": None}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NOT_SHOWN = "(not shown: only Python's and NumPy's own messages are)"
+
+
+def use_submission(code_cells):
+    """Trusted grader: the student's code cells (their source), whose names and lines student
+    text in a verdict may contain; None: no submission known (plain cleaning only)."""
+    if code_cells is None:
+        VOCABULARY.update(words=None, lines=None)
+        return
+    words, lines = set(), set()
+    for source in code_cells:
+        words.update(_WORD.findall(str(source)))
+        lines.update(line.strip() for line in str(source).splitlines() if line.strip())
+    VOCABULARY.update(words=frozenset(words), lines=frozenset(lines))
+
+
+def _known_words(text):
+    words = VOCABULARY["words"]
+    return all(w in ERROR_WORDS or w in words or w in ("float", "int", "data")
+               for w in _WORD.findall(text))
+
+
+def student_text(text, limit=120):
+    """Student-controlled text (an exception message, ...) as a verdict may show it."""
+    line = clean(text, limit)
+    if VOCABULARY["words"] is None or _known_words(line):
+        return line
+    return NOT_SHOWN
+
+
+def student_name(text, limit=40):
+    """A type or function name from the kernel as a verdict may show it."""
+    name = clean_name(text, limit)
+    if VOCABULARY["words"] is None or _known_words(name):
+        return name
+    return "an exception of its own" if name else "?"
+
+
 def exception_text(fn_name, info, hint):
     """The verdict's sentence for an exception recorded by ``describe_exception``."""
     if not isinstance(info, dict):
         info = {"type": "Exception", "message": str(info)}
-    kind = clean_name(info.get("type", "Exception"))
-    message = clean(info.get("message", ""))
+    kind = student_name(info.get("type", "Exception"))
+    message = student_text(info.get("message", ""))
     text = f"{fn_name} raised {kind}" + (f": {message}" if message else "")
     where = info.get("where")
     if isinstance(where, dict):
@@ -353,7 +423,10 @@ def exception_text(fn_name, info, hint):
         except (TypeError, ValueError):
             line = 0
         code = clean(where.get("code", ""), 100)
-        text += (f"\n    at line {line} of your {clean_name(where.get('function', ''))}"
+        lines = VOCABULARY["lines"]
+        if lines is not None and str(where.get("code", "")).strip() not in lines:
+            code = ""          # not a line of the submission (linecache can be written)
+        text += (f"\n    at line {line} of your {student_name(where.get('function', ''))}"
                  + (f": {code}" if code else ""))
     return text + (f"\n    Likely cause: {hint}" if hint else "")
 

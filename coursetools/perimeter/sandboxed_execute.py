@@ -25,15 +25,27 @@ two phases in one kernel:
 of other cells and ``transient`` display ids are dropped, so no message can change an earlier
 cell's outputs; each hidden cell's records are copied into ``resources["cnn_grader"]`` the
 moment the cell finishes, and only that copy is judged. Every byte of every message counts
-against a per-cell and a per-notebook output cap (updates included); comm messages (widgets)
-are dropped.
+against a per-cell and a per-notebook output cap (updates and errors included; beyond a cap a
+cell keeps one short error); comm messages (widgets) are dropped.
+
+**Nothing the check phase prints reaches the student**: student code that runs in the check
+phase (inside a check's calls, or hooked into IPython, the display publisher, ``__import__``)
+has the hidden inputs, the grader's modules and source (and, from grader_reference on, the
+reference) in reach. So when a grader cell (setup, hidden test, reference) has run, its
+records go to resources and its outputs are rebuilt from what the executor itself knows: its
+own notes (output limit, restarts, time budget) and, for an error the kernel reported, only
+its name (Python's own exceptions, or a timeout) with a fixed sentence. The kernel's text
+never survives there.
 
 **Failures**: a kernel that dies or stops answering is started again; the cells before the
 one that failed are run again without output, and grading goes on with the next cell (at most
 ``max_restarts`` times). The whole notebook has a time budget; cells that would run past it
-are not run, and their cells say so (``TimeBudget``), as the summary and feedback do.
+are not run, and their cells say so (``TimeBudget``), as the summary and feedback do. The
+budget bounds everything the kernel is asked to do, the silent calls and the replays after a
+restart included: no kernel is started again once it is used up.
 """
 
+import builtins
 import copy
 import os
 import shutil
@@ -52,7 +64,7 @@ from nbclient.util import run_hook
 from nbgrader.preprocessors import Execute
 
 from coursetools.checks import kernel as kernel_side
-from coursetools.checks.protocol import RECORD_MIME, REFERENCE_ID, is_setup
+from coursetools.checks.protocol import RECORD_MIME, REFERENCE_ID, is_setup, is_trusted
 from coursetools.perimeter import sandbox
 
 _CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
@@ -92,6 +104,8 @@ def cell_kind(cell):
     gid = meta.get("grade_id")
     if is_setup(gid):
         return "setup"
+    if is_trusted(gid):
+        return "skip"          # for the trusted grader only: never sent to the kernel
     if gid == REFERENCE_ID:
         return "reference"
     if meta.get("grade") and not meta.get("solution"):
@@ -362,7 +376,7 @@ class SandboxedExecute(Execute):
             return False
         try:
             msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
-            reply = self._wait_reply(msg_id, timeout or self.timeout or 60)
+            reply = self._wait_reply(msg_id, timeout or self._get_timeout(None) or 60)
         except Exception as exc:  # noqa: BLE001 - dead kernel
             self.log.warning("kernel did not run the grader's code: %s", exc)
             reply = None
@@ -400,6 +414,7 @@ class SandboxedExecute(Execute):
         self.resources["cnn_grader"].update(records=run.records, incidents=run.incidents,
                                             timing=run.timing)
         self._notebook_used, self._phase, self._deadline = 0, "start", None
+        self._notes, self._keep_alive = set(), []   # ids of the executor's own outputs
         try:
             self._start_kernel()
             self._student_phase(run)
@@ -446,8 +461,9 @@ class SandboxedExecute(Execute):
             cell = self.nb.cells[index]
             if kind == "hidden" and gid not in run.captured:
                 if not any(o.get("output_type") == "error" for o in cell.outputs):
-                    cell.outputs = [_error("KernelStopped", "not run: the kernel stopped before "
-                                           "this cell's place in the notebook")]
+                    cell.outputs = [self._note(_error("KernelStopped", "not run: the kernel "
+                                                      "stopped before this cell's place in the "
+                                                      "notebook"))]
                 continue
             if run.deadline and time.monotonic() >= run.deadline:
                 self._budget_exceeded(run, cell, "checks")
@@ -460,12 +476,32 @@ class SandboxedExecute(Execute):
                 if kind != "hidden":
                     run.grader_done.append(index)
             except KernelFailure as exc:
+                self._seal(run, cell, kind, gid)
                 self._failed(run, cell, index, str(exc), None)
-            if kind == "hidden":
-                run.records[gid] = [copy.deepcopy(o["data"][RECORD_MIME]) for o in cell.outputs
-                                    if o.get("output_type") == "display_data"
-                                    and RECORD_MIME in o.get("data", {})]
+            else:
+                self._seal(run, cell, kind, gid)
         run.timing["checks"] += time.monotonic() - started
+
+    def _seal(self, run, cell, kind, gid):
+        """A grader cell has run: a hidden cell's records go to resources (what is judged),
+        and the cell's outputs become what the executor knows (see the module docstring):
+        its own notes, and one fixed line per kind of error the kernel reported."""
+        if kind == "hidden":
+            run.records[gid] = [copy.deepcopy(o["data"][RECORD_MIME]) for o in cell.outputs
+                                if o.get("output_type") == "display_data"
+                                and isinstance(o.get("data"), dict) and RECORD_MIME in o["data"]]
+        kept, errors = [], []
+        for out in cell.outputs:
+            if id(out) in self._notes:
+                kept.append(out)
+            elif out.get("output_type") == "error":
+                name = str(out.get("ename", ""))
+                name = name if name in _PYTHON_ERRORS or name in _TROUBLE else "Exception"
+                if name not in errors:
+                    errors.append(name)
+        cell.outputs = kept + [self._note(_error(name, _TROUBLE.get(name) or (
+            f"your code raised {name} while the hidden tests of this cell ran (in a function "
+            f"they called, or in code hooked into the notebook)"))) for name in errors]
 
     def _execute(self, cell, index, store_history=True):
         try:
@@ -480,14 +516,17 @@ class SandboxedExecute(Execute):
         """The kernel died or hangs in this cell: note it, restart, go on with the next cell."""
         self.log.warning("kernel failed in cell %s: %s", index, why)
         run.incident(f"cell {index}: {why}")
-        cell.outputs.append(_error("KernelRestarted" if run.restarts < self.max_restarts
-                                   else "KernelStopped",
+        last = run.restarts >= self.max_restarts or self._out_of_time(run)
+        cell.outputs.append(self._note(_error("KernelStopped" if last else "KernelRestarted",
                                    f"the kernel died or stopped answering in this cell ({why}); "
-                                   + ("it was started again and the cells above were run again"
-                                      if run.restarts < self.max_restarts else
-                                      "the cells after it were not run")))
+                                   + ("the cells after it were not run" + (
+                                       " (the time budget is used up)" if self._out_of_time(run)
+                                       else "") if last else
+                                      "it was started again and the cells above were run again"))))
         if run.restarts >= self.max_restarts:
             raise KernelFailure(f"the kernel failed {run.restarts + 1} times")
+        if self._out_of_time(run):
+            raise KernelFailure("the kernel failed after the time budget was used up")
         run.restarts += 1
         self._stop_kernel()
         self._start_kernel()
@@ -496,6 +535,8 @@ class SandboxedExecute(Execute):
                   for i, kind, gid in (run.plan[p] for p in run.done)]
         replay += [self.nb.cells[i].source for i in run.grader_done]
         for code in replay:
+            if self._out_of_time(run):
+                raise KernelFailure("the time budget ran out while the kernel was brought back")
             if not self._silent(code, timeout=self._get_timeout(None)) and self.kc is None:
                 raise KernelFailure("the kernel could not be brought back to where it failed")
         run.timing["replays"] += time.monotonic() - started
@@ -506,16 +547,25 @@ class SandboxedExecute(Execute):
             run.incident(f"time budget of {self.time_budget} s used up in the {what}")
             run.budget_noted = True
         if not any(o.get("ename") == "TimeBudget" for o in cell.outputs):
-            cell.outputs.append(_error("TimeBudget", f"not run: this notebook used up its time "
-                                       f"budget for the {what} ({self.time_budget} s in all, "
-                                       f"of which {self.checks_reserve} s are kept for the "
-                                       f"hidden checks)"))
+            cell.outputs.append(self._note(_error(
+                "TimeBudget", f"not run: this notebook used up its time budget for the {what} "
+                f"({self.time_budget} s in all, of which {self.checks_reserve} s are kept for "
+                f"the hidden checks)")))
+
+    def _out_of_time(self, run):
+        return bool(run.deadline) and time.monotonic() >= run.deadline
+
+    def _note(self, output):
+        """An output the executor made itself (kept in grader cells, see _own_outputs)."""
+        self._notes.add(id(output))
+        self._keep_alive.append(output)
+        return output
 
     def _not_run_rest(self, run, why):
         for index, kind, gid in run.plan:
             cell = self.nb.cells[index]
             if kind in ("student", "hidden") and not cell.get("outputs"):
-                cell.outputs = [_error("KernelStopped", f"not run: {why}")]
+                cell.outputs = [self._note(_error("KernelStopped", f"not run: {why}"))]
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
@@ -545,11 +595,8 @@ class SandboxedExecute(Execute):
         self._used += size
         if self._phase == "student" and not self._overflow:  # hidden cells' outputs are
             self._notebook_used += size                       # replaced by verdicts
-        if kind == "error":         # always kept (shortened): it is what marks the cell failed
-            return super().process_message(self._shorten_error(_without_transient(msg)),
-                                           cell, cell_index)
         if self._overflow:
-            return None
+            return self._first_error(msg, cell, cell_index)
         dropped = kind == "update_display_data" or kind.startswith("comm")
         over = self._over()
         if over:
@@ -558,11 +605,34 @@ class SandboxedExecute(Execute):
             if kind == "stream" and room > 0:   # keep the head of the text; other types whole
                 msg = dict(msg, content=dict(msg["content"], text=msg["content"]["text"][:room]))
                 super().process_message(msg, cell, cell_index)
+            self._first_error(msg, cell, cell_index)
             self._on_overflow(cell, cap, whole)
             return None
         if dropped:                 # may rewrite another cell's outputs / fill the metadata
             return None
+        if kind == "error":
+            msg = self._shorten_error(msg)
         return super().process_message(_without_transient(msg), cell, cell_index)
+
+    def _first_error(self, msg, cell, cell_index):
+        """Beyond a cap an error is still what marks the cell failed: the first one is kept,
+        cut short (one line of each field); the rest are dropped like any other output."""
+        if msg["msg_type"] != "error" or any(o.get("output_type") == "error" for o in cell.outputs):
+            return None
+        return super().process_message(dict(msg, content=_short_error(msg["content"])),
+                                       cell, cell_index)
+
+    def on_cell_executed(self, **kwargs):
+        """nbgrader's Execute appends the error of an execute_reply whose name no error output
+        of the cell has (a timeout, or errors the kernel did not display): whole, and outside
+        every output cap (the reply's text is the kernel's). Here it is cut short."""
+        cell, reply = kwargs["cell"], kwargs.get("execute_reply") or {}
+        content = reply.get("content") or {}
+        if content.get("status") != "error" or any(
+                o.get("output_type") == "error" and o.get("ename") == content.get("ename")
+                for o in cell.outputs):
+            return
+        cell.outputs.append(new_output("error", **_short_error(content)))
 
     def _over(self):
         """(cap, characters counted) of the first output cap exceeded, or None."""
@@ -587,10 +657,10 @@ class SandboxedExecute(Execute):
     def _on_overflow(self, cell, cap, whole):
         self._overflow = True
         self.clear_before_next_output = False  # a pending clear_output must not drop the note
-        cell.outputs.append(new_output(
+        cell.outputs.append(self._note(new_output(
             "stream", name="stderr",
             text=f"\n[output limit: {whole} sent more than {cap:,} characters; the rest was "
-                 f"dropped and the cell was interrupted]\n"))
+                 f"dropped and the cell was interrupted]\n")))
         self._run.incident("output limit")
         self.log.warning("output over %d characters: dropped, kernel interrupted", cap)
         if self.kc is not None:
@@ -673,6 +743,23 @@ class _Run:
     def incident(self, text):
         if text not in self.incidents:
             self.incidents.append(text)
+
+
+# The names an error of the kernel may keep in a grader cell: Python's own exceptions only
+# (a student's exception class could carry data in its name).
+_PYTHON_ERRORS = frozenset(name for name, value in vars(builtins).items()
+                           if isinstance(value, type) and issubclass(value, BaseException))
+_TROUBLE = {"CellTimeoutError": "the hidden tests of this cell ran past the time limit of a "
+                                "cell (Execute.timeout) and were interrupted",
+            "DeadKernelError": "the kernel died while the hidden tests of this cell ran"}
+
+
+def _short_error(content):
+    """ename, evalue and traceback of an error, one short line each."""
+    tb = [str(line)[:200] for line in (content.get("traceback") or [])[-1:]]
+    return {"ename": str(content.get("ename", ""))[:100],
+            "evalue": str(content.get("evalue", "")).split("\n", 1)[0][:200],
+            "traceback": tb or ["ERROR: an error occurred while showtraceback was disabled"]}
 
 
 def _without_transient(msg):

@@ -29,8 +29,10 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, List, Unicode
 
 from coursetools.checks import judge, loader
-from coursetools.checks.protocol import REFERENCE_ID, check_calls, is_grader_cell, is_setup
-from coursetools.checks.record import clean, clean_name, replaying
+from coursetools.checks.protocol import (REFERENCE_ID, check_calls, is_grader_cell, is_setup,
+                                         is_trusted)
+from coursetools.checks import record
+from coursetools.checks.record import clean, clean_name, replaying, student_text
 
 _CACHE = {}  # (sources, data dir) -> grader namespace; one build per process
 
@@ -51,7 +53,8 @@ def build_grader(sources, data_dir=None):
     if key not in _CACHE:
         loader.set_data_dir(data_dir)
         ns = {"__name__": "trusted_grader"}
-        names = sorted(n for n in sources if is_setup(n)) + [REFERENCE_ID]
+        names = (sorted(n for n in sources if is_setup(n)) + [REFERENCE_ID]
+                 + sorted(n for n in sources if is_trusted(n)))
         for name in names:
             if name not in sources:
                 raise RuntimeError(f"the gradebook has no cell '{name}'")
@@ -120,7 +123,7 @@ def judge_cell(ns, grader_name, check_name, records, points, all_or_nothing, log
         if log is not None:
             log.warning("could not judge %s: %s: %s", check_name, type(e).__name__, e)
         return [error_output(f"{short}: the grader could not judge the record of this cell "
-                             f"({type(e).__name__}: {str(e)[:200]}).")]
+                             f"({type(e).__name__}: {student_text(str(e), 100)}).")]
     score = verdict.score(points, all_or_nothing)
     text = verdict.text(points, all_or_nothing)
     return verdict_outputs(text + (notes if score < points else ""), score, points)
@@ -155,9 +158,19 @@ class VerifyHiddenChecks(NbGraderPreprocessor):
         if not any(is_setup(name) for name in sources):
             return nb, resources
         ns = build_grader(sources, self._data_dir(info["assignment"]))
+        records = resources.get("cnn_grader", {}).get("records", {})
+        # student text in verdicts: only words of Python's messages or of this submission
+        record.use_submission([cell.source for cell in nb.cells if cell.cell_type == "code"
+                               and not cell.metadata.get("nbgrader", {}).get("grade")])
+        try:
+            self._judge_cells(nb, ns, points, sources, records)
+        finally:
+            record.use_submission(None)
+        return nb, resources
+
+    def _judge_cells(self, nb, ns, points, sources, records):
         reference = ns.get("_grader_reference")
         after_reference = set(getattr(reference, "CHECKS_AFTER_REFERENCE", ()))
-        records = resources.get("cnn_grader", {}).get("records", {})
         seen_reference = False
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
@@ -186,4 +199,3 @@ class VerifyHiddenChecks(NbGraderPreprocessor):
             cell.outputs = judge_cell(ns, grader_name, check_name, records.get(grade_id, []),
                                       points.get(grade_id, 0.0), self._all_or_nothing(grade_id),
                                       self.log, kernel_errors)
-        return nb, resources

@@ -249,8 +249,8 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     x, w and b are not modified.
     """
     ### BEGIN SOLUTION
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = _pair(stride)  # (along H, along W)
+    ph, pw = _pair(padding)  # (along H, along W)
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     Ho = (H + 2 * ph - KH) // sh + 1
@@ -261,11 +261,11 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     xpad[:, :, ph:ph + H, pw:pw + W] = x
 
     out = np.zeros((N, F, Ho, Wo))
-    for i in range(Ho):
-        for j in range(Wo):
+    for i in range(Ho):  # every output row
+        for j in range(Wo):  # every output column
             r, s = i * sh, j * sw                       # top-left corner of the window
             window = xpad[:, :, r:r + KH, s:s + KW]     # (N, C, KH, KW)
-            for f in range(F):
+            for f in range(F):  # every filter
                 # sum over c, u, v for all samples at once -> shape (N,)
                 out[:, f, i, j] = np.sum(window * w[f], axis=(1, 2, 3)) + b[f]
 
@@ -390,8 +390,8 @@ def conv2d_backward(dout, cache):
     """
     ### BEGIN SOLUTION
     x, w, b, stride, padding = cache
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = _pair(stride)  # (along H, along W)
+    ph, pw = _pair(padding)  # (along H, along W)
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     _, _, Ho, Wo = dout.shape
@@ -403,11 +403,11 @@ def conv2d_backward(dout, cache):
     dw = np.zeros((F, C, KH, KW))
     db = dout.sum(axis=(0, 2, 3))                        # b[f] touches every out[:, f]
 
-    for i in range(Ho):
-        for j in range(Wo):
+    for i in range(Ho):  # every output row
+        for j in range(Wo):  # every output column
             r, s = i * sh, j * sw
             window = xpad[:, :, r:r + KH, s:s + KW]      # (N, C, KH, KW)
-            for f in range(F):
+            for f in range(F):  # every filter
                 g = dout[:, f, i, j].reshape(N, 1, 1, 1)  # one upstream value per sample
                 dw[f] += np.sum(g * window, axis=0)       # sum over the batch
                 dxpad[:, :, r:r + KH, s:s + KW] += g * w[f]   # windows overlap: +=
@@ -528,15 +528,15 @@ def maxpool2d_forward(x, kernel_size, stride=None):
     x is not modified.
     """
     ### BEGIN SOLUTION
-    kh, kw = _pair(kernel_size)
+    kh, kw = _pair(kernel_size)  # (along H, along W)
     sh, sw = _pair(kernel_size if stride is None else stride)
     N, C, H, W = x.shape
     Ho = (H - kh) // sh + 1
     Wo = (W - kw) // sw + 1
 
     out = np.zeros((N, C, Ho, Wo))
-    for i in range(Ho):
-        for j in range(Wo):
+    for i in range(Ho):  # every output row
+        for j in range(Wo):  # every output column
             r, s = i * sh, j * sw
             out[:, :, i, j] = x[:, :, r:r + kh, s:s + kw].max(axis=(2, 3))
 
@@ -644,7 +644,7 @@ def maxpool2d_backward(dout, cache):
     """
     ### BEGIN SOLUTION
     x, kernel_size, stride = cache
-    kh, kw = _pair(kernel_size)
+    kh, kw = _pair(kernel_size)  # (along H, along W)
     sh, sw = _pair(kernel_size if stride is None else stride)
     N, C, H, W = x.shape
     _, _, Ho, Wo = dout.shape
@@ -652,8 +652,8 @@ def maxpool2d_backward(dout, cache):
     n_idx, c_idx = np.indices((N, C))            # every (sample, channel) pair
 
     dx = np.zeros((N, C, H, W))                  # float, even when x is an integer array
-    for i in range(Ho):
-        for j in range(Wo):
+    for i in range(Ho):  # every output row
+        for j in range(Wo):  # every output column
             r, s = i * sh, j * sw
             window = x[:, :, r:r + kh, s:s + kw].reshape(N, C, kh * kw)
             k = np.argmax(window, axis=2)        # first maximum (row-major), per (n, c)
@@ -745,7 +745,7 @@ def flatten_forward(x):
     x is not modified.
     """
     ### BEGIN SOLUTION
-    out = x.reshape(x.shape[0], -1)
+    out = x.reshape(x.shape[0], -1)  # one row per sample, C order
     cache = x.shape
     return out, cache
     ### END SOLUTION
@@ -1039,8 +1039,8 @@ def im2col(x, kernel_size, stride=1, padding=0):
     """
     ### BEGIN SOLUTION
     KH, KW = _pair(kernel_size)
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = _pair(stride)  # (along H, along W)
+    ph, pw = _pair(padding)  # (along H, along W)
     N, C, H, W = x.shape
     Ho = (H + 2 * ph - KH) // sh + 1
     Wo = (W + 2 * pw - KW) // sw + 1
@@ -1048,7 +1048,7 @@ def im2col(x, kernel_size, stride=1, padding=0):
     xpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw))         # new float array: x stays intact
     xpad[:, :, ph:ph + H, pw:pw + W] = x
     sN, sC, sH, sW = xpad.strides                           # bytes per step on each axis
-    windows = np.lib.stride_tricks.as_strided(
+    windows = np.lib.stride_tricks.as_strided(  # a view, no copy
         xpad, shape=(N, Ho, Wo, C, KH, KW),
         strides=(sN, sh * sH, sw * sW, sC, sH, sW), writeable=False)   # a view: no copy yet
     cols = windows.reshape(N * Ho * Wo, C * KH * KW)         # the one copy
@@ -1196,8 +1196,8 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     """
     ### BEGIN SOLUTION
     KH, KW = _pair(kernel_size)
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = _pair(stride)  # (along H, along W)
+    ph, pw = _pair(padding)  # (along H, along W)
     N, C, H, W = x_shape
     Ho = (H + 2 * ph - KH) // sh + 1
     Wo = (W + 2 * pw - KW) // sw + 1
@@ -1324,8 +1324,8 @@ def conv2d_forward_fast(x, w, b, stride=1, padding=0):
     # (u, v) of EVERY output position sits u*Wp + v further on, so the column matrix is
     # KH*KW contiguous block copies and the product needs no transposes of cols.
     # Other strides: im2col through a read-only as_strided view.
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = _pair(stride)  # (along H, along W)
+    ph, pw = _pair(padding)  # (along H, along W)
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     Hp, Wp = H + 2 * ph, W + 2 * pw
@@ -1753,6 +1753,13 @@ with visible_tests():
 # This cell is intentionally empty in your copy of the notebook.
 # When your work is graded, the grader fills it in (the reference implementation).
 ### BEGIN HIDDEN TESTS
+# grader module: grader/layers.py as _grader_layers
+_grader.install_layers(_grader_layers)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "grader_trusted_reference", "locked": true, "points": 0, "schema_version": 3, "solution": false, "task": false}
+# This cell is intentionally empty in your copy of the notebook (and never runs in your kernel).
+### BEGIN HIDDEN TESTS
 # grader module: grader/reference.py as _grader_reference
 _grader.install_reference(_grader_reference)
 ### END HIDDEN TESTS
@@ -1788,8 +1795,10 @@ _grader.check_cnn_gradient(cnn_loss)
 # and `seed`: your function must train on its arguments, not on the notebook's data. During that
 # run the reference layers replace yours, so a bug in one of your layers costs points only in that
 # layer's cell. The trained parameters must classify the other digits (renamed the same way) with
-# **at least 90% accuracy**, measured with the reference forward pass. Training must finish well
-# within a minute (the grader stops any cell after 60 s).
+# **at least 90% accuracy**, measured with the reference forward pass. A second run trains on 100
+# digits with *random* labels: nothing to generalise, so plain SGD must fit them by heart (at least
+# 60% of them right; chance is 10%). Training must finish well within a minute (the grader stops
+# any cell after 60 s).
 #
 # <details><summary>Hint 1</summary>
 #
@@ -1847,8 +1856,8 @@ def train_cnn(X_train, y_train, epochs=16, batch_size=32, lr=0.3, seed=0):
     for epoch in range(epochs):
         perm = rng.permutation(N)                                  # new order every epoch
         lr_epoch = lr * (1 - epoch / epochs)                       # linear decay
-        for start in range(0, N, batch_size):
-            idx = perm[start:start + batch_size]
+        for start in range(0, N, batch_size):  # one minibatch per step
+            idx = perm[start:start + batch_size]  # this minibatch (the last may be smaller)
             loss, grads = cnn_loss(params, X_train[idx], y_train[idx])  # this minibatch
             for key in params:
                 params[key] = params[key] - lr_epoch * grads[key]  # one SGD step

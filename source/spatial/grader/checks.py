@@ -21,7 +21,8 @@ from coursetools.checks.judge import (UNCHANGED, Case, Group, Memo, as_float, de
                                       expect_unchanged, kw_text, numeric_grad, run_check, say,
                                       unpack)
 from coursetools.checks.loader import data_path
-from coursetools.checks.record import CaseFailure, call, nd_copy, recording, snap, timed
+from coursetools.checks.record import (CaseFailure, call, clean_name, nd_copy, recording, snap,
+                                      timed)
 
 from . import timing
 from .cases import (ADJOINT_CASES, CNN_SHAPES, COL_CASES, CONV_CASES_PART1, CONV_CASES_PART2,
@@ -89,12 +90,12 @@ GROUPS = {
     "conv2d_forward_fast": (
         Group("core", "values: core cases, strides and padding", 4),
         Group("pairs", "values: (h, w) pairs and integer inputs", 2),
-        Group("speed", "speed: at least 20x faster than a loop", 3),
+        Group("speed", "speed: at least 20x faster than a loop", 3, needs=("core", "pairs")),
         Group(UNCHANGED, "inputs left unchanged", 1)),
     "conv2d_backward_fast": (
         Group("core", "values: core cases, strides and padding", 4),
         Group("pairs", "values: (h, w) pairs and integer inputs", 2),
-        Group("speed", "speed: at least 20x faster than a loop", 3),
+        Group("speed", "speed: at least 20x faster than a loop", 3, needs=("core", "pairs")),
         Group(UNCHANGED, "inputs, dout and cache unchanged, same result twice", 1)),
     "cnn_gradient": (
         Group("core", "loss and every gradient entry vs finite differences", 8),
@@ -142,8 +143,14 @@ REF = types.SimpleNamespace(
 )
 
 
+def install_layers(layers):
+    """Called by the cell grader_reference (kernel and trusted grader): the reference layers
+    the CNN checks swap in."""
+    REF.REFERENCE_LAYERS = layers.REFERENCE_LAYERS
+
+
 def install_reference(reference):
-    """Called by the cell grader_reference (trusted grader; kernel: before the CNN checks)."""
+    """Called by the cell grader_trusted_reference (trusted grader only): the whole reference."""
     for name in vars(REF):
         setattr(REF, name, getattr(reference, name))
 
@@ -168,7 +175,8 @@ CONV_DX_HINT = ("dxpad[n, c, i*sh+u, j*sw+v] += dout[n, f, i, j] * w[f, c, u, v]
                 "dx = dxpad[:, :, ph:ph+H, pw:pw+W] (p:-p is empty when p = 0); dx has x's shape.")
 CONV_DW_HINT = ("dw[f, c, u, v] += dout[n, f, i, j] * xpad[n, c, i*sh+u, j*sw+v] summed over "
                 "every sample n and every output position (i, j).")
-CONV_DB_HINT = "db = dout.sum(axis=(0, 2, 3)): one value per filter, summed over N, Ho, Wo."
+CONV_DB_HINT = ("db is dout summed over axes (0, 2, 3): one value per filter, summed over N, "
+                "Ho, Wo.")
 SECOND_CALL = " A second call must give the same result: do not keep state or change the cache."
 
 
@@ -334,12 +342,14 @@ def check_maxpool2d_backward(maxpool2d_forward, maxpool2d_backward):
         cases.append(Case(spec[0], spec[5], body))
     for spec in TIE_CASES:
         def body(ctx, spec=spec):
-            name, x, kernel, stride, dout, expected, why = spec
+            name, x, kernel, stride, dout, why = spec
             kwargs = {} if stride is OMIT else {"stride": stride}
-            _pool_backward_body(ctx, maxpool2d_forward, maxpool2d_backward,
-                                numpy.array(x, dtype=numpy.int64), kernel, kwargs,
-                                numpy.array(dout, dtype=F8), numpy.array(expected, dtype=F8),
-                                why, RTOL, ATOL)
+            x, dout = numpy.array(x, dtype=numpy.int64), numpy.array(dout, dtype=F8)
+            st = None if stride is OMIT else stride
+            expected = memo(("pool_tie", name),
+                            lambda: ref("ref_maxpool2d_backward", x, kernel, st, dout))
+            _pool_backward_body(ctx, maxpool2d_forward, maxpool2d_backward, x, kernel, kwargs,
+                                dout, expected, why, RTOL, ATOL)
         cases.append(Case(spec[0], "ties", body))
 
     def fd_body(ctx):
@@ -533,6 +543,43 @@ def _fast_group(spec):
     return "pairs" if spec[6] in ("pairs", "integer") else "core"
 
 
+def _projector(seed, shapes):
+    """project(output) -> one number per array of the output: its dot product with a fixed
+    random array. The grader recomputes it from the reference output of the same input."""
+    probes = [default_rng(seed + k).standard_normal(s) for k, s in enumerate(shapes)]
+
+    def project(out):
+        parts = out if isinstance(out, (tuple, list)) else (out,)
+        found = []
+        for k, probe in enumerate(probes):
+            try:
+                found.append(float(numpy.vdot(numpy.asarray(parts[k], dtype=F8).reshape(probe.shape),
+                                              probe)))
+            except Exception:
+                found.append(float("nan"))
+        return found
+    return project, probes
+
+
+def _judge_timed_values(fn_name, projected, rounds, fresh, reference, project, probes):
+    """The outputs of the timed calls were the reference's (replay only)."""
+    per = len(probes)
+    if len(projected) != rounds * per:
+        raise CaseFailure(f"{fn_name}: the timed calls left no usable record.",
+                          signature=("timed values",))
+    for i in range(rounds):
+        expected = reference(fresh())
+        got = projected[i * per:(i + 1) * per]
+        for k, (e, g) in enumerate(zip(project(expected), got)):
+            scale = 1.0 + numpy.linalg.norm(probes[k]) * numpy.linalg.norm(
+                numpy.asarray(expected[k], dtype=F8))
+            if not abs(e - g) <= 1e-8 * scale:
+                raise CaseFailure(f"{fn_name} returned wrong values in the timed calls (round "
+                                  f"{i + 1}); a fast answer must also be right.\n    Likely "
+                                  f"cause: a shortcut for this input, or a result kept from an "
+                                  f"earlier call.", signature=("timed values",))
+
+
 def _judge_speed(fn_name, best_s, best_r, rounds, ho, wo):
     if not best_r > 1e-3:
         raise CaseFailure(f"the timer does not work (loop reference measured {best_r:.3g} s);"
@@ -563,9 +610,19 @@ def check_conv2d_forward_fast(conv2d_forward_fast):
         xs, ws, bs = nd_copy(x), nd_copy(w), nd_copy(b)
         args, kwargs = (xs, ws, bs), {"stride": timing.SPEED_STRIDE, "padding": timing.SPEED_PAD}
         call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs, FAST_FWD_HINT, values=False)
-        best_s, best_r, rounds = timed(lambda: timing.time_against(
-            lambda: call(conv2d_forward_fast, "conv2d_forward_fast", args, kwargs, FAST_FWD_HINT),
-            lambda: timing.loop_conv2d_forward(x, w, b, timing.SPEED_STRIDE, timing.SPEED_PAD)))
+        project, probes = _projector(5153, [(x.shape[0], w.shape[0], ho, wo)])
+
+        def fresh():
+            return rng.standard_normal(x.shape), nd_copy(w), nd_copy(b)
+        result = timed(lambda: timing.time_against(
+            lambda a: call(conv2d_forward_fast, "conv2d_forward_fast", a, kwargs, FAST_FWD_HINT),
+            lambda: timing.loop_cost_forward(x, w, b, timing.SPEED_STRIDE, timing.SPEED_PAD),
+            fresh, lambda out: project(out[0] if isinstance(out, tuple) else out)))
+        best_s, best_r, rounds = result[0], result[1], int(result[2])
+        if not recording():
+            _judge_timed_values("conv2d_forward_fast", result[3:], rounds, fresh,
+                                lambda a: (ref("ref_conv2d_forward", *a, timing.SPEED_STRIDE,
+                                               timing.SPEED_PAD),), project, probes)
         _judge_speed("conv2d_forward_fast", best_s, best_r, rounds, ho, wo)
     cases.append(Case("speed", "speed", speed_body))
     run_check("conv2d_forward_fast", cases, GROUPS["conv2d_forward_fast"])
@@ -595,10 +652,19 @@ def check_conv2d_backward_fast(conv2d_forward_fast, conv2d_backward_fast):
         ds = nd_copy(dout)
         call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {}, FAST_DX_HINT,
              values=False)
-        best_s, best_r, rounds = timed(lambda: timing.time_against(
-            lambda: call(conv2d_backward_fast, "conv2d_backward_fast", (ds, cache), {},
-                         FAST_DX_HINT),
-            lambda: timing.loop_conv2d_backward(x, w, timing.SPEED_STRIDE, timing.SPEED_PAD, dout)))
+        project, probes = _projector(5163, [x.shape, w.shape, (w.shape[0],)])
+
+        def fresh():
+            return rng.standard_normal(dout.shape), cache
+        result = timed(lambda: timing.time_against(
+            lambda a: call(conv2d_backward_fast, "conv2d_backward_fast", a, {}, FAST_DX_HINT),
+            lambda: timing.loop_cost_backward(x, w, timing.SPEED_STRIDE, timing.SPEED_PAD, dout),
+            fresh, project))
+        best_s, best_r, rounds = result[0], result[1], int(result[2])
+        if not recording():
+            _judge_timed_values("conv2d_backward_fast", result[3:], rounds, fresh,
+                                lambda a: ref("ref_conv2d_backward", x, w, b, timing.SPEED_STRIDE,
+                                              timing.SPEED_PAD, a[0]), project, probes)
         _judge_speed("conv2d_backward_fast", best_s, best_r, rounds, ho, wo)
     cases.append(Case("speed", "speed", speed_body))
     run_check("conv2d_backward_fast", cases, GROUPS["conv2d_backward_fast"])
@@ -641,6 +707,14 @@ GRAD_HINTS = {
 }
 
 
+def _keys_text(d):
+    """The keys of a student's dict as a verdict may show them: the expected ones it has, and
+    how many others (their text comes from code that ran with the reference in reach)."""
+    known = [repr(k) for k, _ in CNN_SHAPES if k in d]
+    others = len(d) - len(known)
+    return ", ".join(known + ([f"{others} other key{'s' if others != 1 else ''}"] if others else []))
+
+
 def check_cnn_gradient(cnn_loss):
     cases = []
     for name, seed, n, why in GRAD_CASES:
@@ -678,7 +752,7 @@ def check_cnn_gradient(cnn_loss):
                 for key, shape in CNN_SHAPES:
                     if key not in grads:
                         raise CaseFailure(f"grads has no key {key!r} (keys: "
-                                          f"{sorted(repr(k) for k in grads)}).\n    Likely "
+                                          f"{_keys_text(grads)}).\n    Likely "
                                           f"cause: grads must have the keys of params.",
                                           signature=("grads keys",))
                 for key, shape in CNN_SHAPES:
@@ -695,6 +769,12 @@ def check_cnn_gradient(cnn_loss):
 # subset of the digits, with the ten labels renamed by a hidden permutation, and evaluates
 # the result on the rest (same renaming) with the reference forward pass. Parameters trained
 # elsewhere (pasted in) classify the real digits, not the renamed ones, and fail.
+# A renaming can be undone, though: pasted parameters that classify the real digits, with
+# the columns of W2 and b2 re-ordered by how they label X_train (a confusion matrix), pass
+# that case without any training. So a second case trains on a few digits with RANDOM
+# labels, which no parameters made elsewhere can know: only a function that really fits its
+# arguments gets them right (the correct SGD learns them by heart: 96-100% measured; 60% is
+# required, chance is 10%).
 TRAIN_SEED = 97531
 TRAIN_SIZE = 1200
 TRAIN_ARGS = {"epochs": 8, "batch_size": 32, "lr": 0.3, "seed": 11}
@@ -702,6 +782,24 @@ ACC_HINT = ("the network does not learn enough: check that train_cnn trains on i
             "X_train, y_train (not on the notebook's global data), honours epochs, batch_size, lr "
             "and seed, reshuffles every epoch, and updates params[k] = params[k] - lr_e * "
             "grads[k] for all four keys with lr_e = lr * (1 - e / epochs).")
+
+
+RANDOM_SEED, RANDOM_SIZE = 24680, 100
+RANDOM_ARGS = {"epochs": 60, "batch_size": 10, "lr": 0.3, "seed": 5}
+RANDOM_ACCURACY = 0.60
+RANDOM_HINT = ("train_cnn does not fit its training data: check that it trains on its arguments "
+               "X_train, y_train (not on the notebook's data or parameters made elsewhere), "
+               "honours epochs, batch_size, lr and seed, and updates params[k] = params[k] - "
+               "lr_e * grads[k] for all four keys.")
+
+
+def random_label_digits():
+    """(X, y): a hidden handful of digits with random labels (nothing to generalise)."""
+    with numpy.load(data_path("digits.npz")) as f:
+        X = numpy.asarray(f["images"], dtype=F8).reshape(-1, 1, 8, 8) / 16.0
+    rng = default_rng(RANDOM_SEED)
+    pick = rng.permutation(X.shape[0])[:RANDOM_SIZE]
+    return X[pick], rng.integers(0, 10, size=RANDOM_SIZE)
 
 
 def hidden_digits():
@@ -729,7 +827,8 @@ def held_out_accuracy(params, X, y):
         try:
             P[key] = numpy.array(params[key], dtype=F8, copy=True)
         except Exception as e:
-            return None, f"params[{key!r}] is not a float array ({type(e).__name__}: {e})"
+            return None, (f"params[{key!r}] is not a float array ({type(e).__name__}); got "
+                          f"{clean_name(type(params[key]).__name__)}")
         if P[key].shape != shape:
             return None, f"params[{key!r}] has shape {tuple(P[key].shape)}, expected {shape}"
         if not numpy.isfinite(P[key]).all():
@@ -761,4 +860,23 @@ def check_cnn_accuracy(train_cnn):
         if acc is None or acc < ACCURACY:
             raise CaseFailure(f"{text}; at least {ACCURACY:.0%} required.\n    Likely cause: "
                               f"{ACC_HINT}", signature=("accuracy",))
-    run_check("train_cnn", [Case("held_out_accuracy", "core", body)], GROUPS["cnn_accuracy"])
+    def random_body(ctx):
+        X, y = memo(("random_labels",), random_label_digits)
+        ctx["why"] = (f"train_cnn on {RANDOM_SIZE} digits with RANDOM labels, with the reference "
+                      f"layers in place of yours: nothing to generalise, the network must learn "
+                      f"them by heart; then the same {RANDOM_SIZE} digits are classified with the "
+                      f"reference forward pass: at least {RANDOM_ACCURACY:.0%} needed (chance: 10%)")
+        ctx["call"] = f"train_cnn(X_train {desc(X)}, y_train {desc(y)}{kw_text(RANDOM_ARGS)})"
+        res = with_reference_layers(train_cnn, lambda: call(
+            train_cnn, "train_cnn", (nd_copy(X), nd_copy(y)), dict(RANDOM_ARGS), RANDOM_HINT))
+        params, _history = unpack("train_cnn", res, ("params", "loss_history"))
+        if recording():
+            return
+        acc, text = held_out_accuracy(params, X, y)
+        text = text.replace("held-out accuracy", "accuracy on its random-label training data")
+        say(f"train_cnn: {text}")
+        if acc is None or acc < RANDOM_ACCURACY:
+            raise CaseFailure(f"{text}; at least {RANDOM_ACCURACY:.0%} required.\n    Likely cause: "
+                              f"{RANDOM_HINT}", signature=("random labels",))
+    run_check("train_cnn", [Case("held_out_accuracy", "core", body),
+                            Case("random_labels", "core", random_body)], GROUPS["cnn_accuracy"])

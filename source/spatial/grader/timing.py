@@ -1,8 +1,16 @@
 """The speed checks of the fast convolution: loop timing references and interleaved timing.
 
-The loop references are correct, part-1 style convolutions (a Python loop over the output
-positions and filters, numpy inside). They are in the grading kernel from the part-2 checks
-on; a student calling them gains nothing: they are what "too slow" means.
+The loop references cost what a part-1 style convolution costs (a Python loop over the
+output positions and filters, numpy inside, on the same windows) but compute nothing of use:
+they are in the grading kernel while every hidden check runs (the cell grader_setup loads
+this module with the checks), where a student's function can find them (sys.modules, gc,
+code objects). A real convolution here was returned as their own by blank notebooks (59
+points), with or without a guard around it. Each window is combined with the kernel by an
+addition where a convolution multiplies: the same numpy work per iteration, no convolution
+(nor a max-pool, im2col, ...) to recover from the result.
+
+Every timing round calls the student's function on fresh inputs (``time_against``): a
+function that caches its results (keyed by the input's bytes) is timed like any other.
 """
 
 import gc
@@ -37,10 +45,11 @@ def _pair(v):
     return int(v), int(v)
 
 
-def loop_conv2d_forward(x, w, b, stride, padding):
-    """Timing reference: the part-1 style loop (i, j, f), NumPy inside."""
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+def loop_cost_forward(x, w, b, stride, padding):
+    """Timing reference: the part-1 forward loop (i, j, f), NumPy inside, with an addition
+    where the convolution multiplies (see the module docstring): its cost, not its values."""
+    sh, sw = _pair(stride)              # the loop's own copy (timing only)
+    ph, pw = _pair(padding)             # the loop's own copy (timing only)
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     ho = (h + 2 * ph - kh) // sh + 1
@@ -52,14 +61,15 @@ def loop_conv2d_forward(x, w, b, stride, padding):
         for j in range(wo):
             window = xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
             for k in range(f):
-                out[:, k, i, j] = (window * w[k]).sum(axis=(1, 2, 3)) + b[k]
+                out[:, k, i, j] = (window + w[k]).sum(axis=(1, 2, 3)) + b[k]
     return out
 
 
-def loop_conv2d_backward(x, w, stride, padding, dout):
-    """Timing reference: the part-1 style backward loop (i, j, f), NumPy inside."""
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+def loop_cost_backward(x, w, stride, padding, dout):
+    """Timing reference: the part-1 backward loop (i, j, f), NumPy inside, with additions
+    where the gradients multiply (see the module docstring): its cost, not its values."""
+    sh, sw = _pair(stride)              # the loop's own copy (timing only)
+    ph, pw = _pair(padding)             # the loop's own copy (timing only)
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     _, _, ho, wo = dout.shape
@@ -67,40 +77,51 @@ def loop_conv2d_backward(x, w, stride, padding, dout):
     xp[:, :, ph:ph + h, pw:pw + wd] = x
     dxp = np_zeros(xp.shape)
     dw = np_zeros(w.shape)
-    db = dout.sum(axis=(0, 2, 3))   # one value per filter
+    db = dout.sum(axis=(0, 2, 3))       # timing only: the loop's cost, not the answer
     for i in range(ho):
         for j in range(wo):
             r, s = i * sh, j * sw
             window = xp[:, :, r:r + kh, s:s + kw]
             for k in range(f):
                 g = dout[:, k, i, j].reshape(n, 1, 1, 1)
-                dw[k] += (g * window).sum(axis=0)
-                dxp[:, :, r:r + kh, s:s + kw] += g * w[k]
+                dw[k] += (g + window).sum(axis=0)
+                dxp[:, :, r:r + kh, s:s + kw] += g + w[k]
     return dxp[:, :, ph:ph + h, pw:pw + wd], dw, db
 
 
-def time_against(student_call, ref_call):
-    """Interleaved best-of timing; returns (best student s, best reference s, rounds)."""
+def time_against(student_call, ref_call, fresh, project=None):
+    """Interleaved best-of timing; returns (best student s, best reference s, rounds,
+    *project(output of round 1), *project(output of round 2), ...).
+
+    ``student_call(args)`` is timed on ``fresh()``, new arguments made before each round
+    (outside the timed part): the same input twice would let a cache answer. ``project`` turns
+    each round's output into a few numbers (outside the timed part) that the grader checks
+    against the reference: a fast wrong answer (zeros for this input's shape) does not count.
+    """
+    projected = []
     gc.collect()
     best_s = best_r = float("inf")
     spent = 0.0
     rounds = 0
     for rnd in range(MAX_ROUNDS):
         rounds += 1
+        args = fresh()
         if rnd % 2 == 0:
             t0 = clock()
             ref_call()
             t1 = clock()
-            student_call()
+            out = student_call(args)
             t2 = clock()
             tr, ts = t1 - t0, t2 - t1
         else:
             t0 = clock()
-            student_call()
+            out = student_call(args)
             t1 = clock()
             ref_call()
             t2 = clock()
             ts, tr = t1 - t0, t2 - t1
+        if project is not None:
+            projected.extend(project(out))
         best_r = min(best_r, tr)
         best_s = min(best_s, ts)
         spent += ts
@@ -108,7 +129,7 @@ def time_against(student_call, ref_call):
             break
         if spent > STUDENT_BUDGET:
             break
-    return best_s, best_r, rounds
+    return (best_s, best_r, rounds, *projected)
 
 
 def speed_inputs(seed):
