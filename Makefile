@@ -13,7 +13,7 @@ TESTS ?= gradebook_tests
 # grade nothing: seconds each, no sandbox (docs/testing.md)
 FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py test_perimeter_checks.py \
 	test_perimeter_repair.py test_checks.py test_reference.py test_docs.py test_report.py \
-	test_intake_rules.py test_grade_export.py)
+	test_intake_rules.py test_grade_export.py test_phases.py test_lanes.py)
 # UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)
 UNSANDBOXED ?=
 # Grading at scale (docs/grading-at-scale.md): JOBS students at once (default: the number of
@@ -133,7 +133,8 @@ validate: release-current sandbox $(KERNEL_STAMP) ## run the released notebook w
 collect: release-current ## FROM=<zip|folder> [LMS=canvas|moodle|blackboard|plain] [ROSTER=], or the exchange -> submitted/
 	@$(TOOL) collect --from "$(FROM)" --lms "$(LMS)" $(OPS_ROSTER) $(OPS_EXCHANGE)
 
-grade: release-current sandbox $(KERNEL_STAMP) ## autograde every collected submission (JOBS=N at once, CLUSTER=...), then a summary
+# (grade checks that the release is current itself, in its own process: release-current's check)
+grade: $(STAMP) sandbox $(KERNEL_STAMP) ## autograde every collected submission (JOBS=N at once, CLUSTER=...), then a summary
 	@$(GRADE_TOOL) grade --jobs "$(JOBS)" --cluster "$(CLUSTER)"
 
 summary: $(STAMP) ## the grade summary again: scores, late, could not be graded, no submission (ROSTER=)
@@ -183,7 +184,7 @@ bench: $(TEST_STAMP) ## time loop/fast conv vs torch and the BLAS bound -> repor
 	@$(TEST_PY) bench/conv_bench.py
 
 bench-grade: release-current sandbox $(KERNEL_STAMP) ## grade a synthetic class (N=200): stock nbgrader vs make grade JOBS=2 -> reports/bench-grade.md
-	@$(PY) bench/grade_bench.py --kernel-venv $(KERNEL_VENV_ABS) $(if $(N),--students $(N)) $(if $(strip $(JOBS)),--jobs $(JOBS))
+	@$(PY) bench/grade_bench.py --kernel-venv $(KERNEL_VENV_ABS) $(if $(N),--students $(N)) $(if $(strip $(JOBS)),--jobs $(JOBS)) $(if $(strip $(CLUSTER)),--cluster $(CLUSTER))
 
 # The tests grade a class through a real PostgreSQL server (Debian package `postgresql`),
 # which they start on a private port and data directory and stop afterwards.

@@ -97,7 +97,6 @@ def run(args):
     if args.command == "perimeter-help":
         _perimeter_help()
         return
-    from coursetools import collect, demo, grading, release
     from coursetools.course import Course
     from coursetools.settings import Settings
 
@@ -107,18 +106,36 @@ def run(args):
     if settings.db_url and args.command not in ("lab", "demo", "formgrader"):
         course.check_database()
     if args.command == "release":
+        from coursetools import release
+
         (release.release_if_changed if args.if_changed else release.release)(course)
     elif args.command == "validate":
+        from coursetools import release
+
         release.validate(course)
     elif args.command == "collect":
+        from coursetools import collect
+
         collect.collect(course, args.source.strip(), args.lms, args.roster.strip(), args.exchange.strip())
     elif args.command == "grade":
-        grading.grade(course, jobs=_jobs(args.jobs), cluster=args.cluster.strip())
+        from coursetools import grading, release
+
+        jobs = _jobs(args.jobs)
+        # the release check of every other target, in this process (one Python start and
+        # one load of nbgrader less: `make grade` does not depend on release-current)
+        release.release_if_changed(course)
+        grading.grade(course, jobs=jobs, cluster=args.cluster.strip())
     elif args.command == "summary":
+        from coursetools import grading
+
         grading.summary(course, roster=_roster(course, args))
     elif args.command == "feedback":
+        from coursetools import grading
+
         grading.feedback(course)
     elif args.command == "export":
+        from coursetools import grading
+
         grading.export(course, fmt=args.format.strip() or "csv", roster=_roster(course, args))
     elif args.command == "report":
         from coursetools import report
@@ -127,6 +144,8 @@ def run(args):
     elif args.command in ("publish", "return-feedback", "due", "roster"):
         _operations(course, args)
     elif args.command == "demo":
+        from coursetools import demo
+
         demo.demo(course)
     elif args.command == "lab":
         from coursetools import lab

@@ -1,6 +1,7 @@
 """`make grade`, `make feedback`, `make export` and the grade summary."""
 
 import statistics
+import time
 
 import nbformat
 
@@ -58,13 +59,28 @@ def grade(course, jobs=None, cluster="", log=print):
     """Autograde every collected submission with ``jobs`` workers (see coursetools.parallel)."""
     from coursetools import parallel
 
+    started = time.time()
     mode = sandbox_mode(course)
+    jobs = jobs or parallel.default_jobs()
+    lanes, students = None, course.submitted_students()
+    if students and not cluster:
+        # local workers start now: they import nbgrader while the submissions are checked
+        lanes = parallel.LocalLanes(min(jobs, len(students)), course.root, course.assignment,
+                                    course.db_url(), mode == "on",
+                                    course.settings.config_overrides())
+    try:
+        return _grade(course, students, jobs, cluster, mode, started, lanes, log)
+    finally:
+        if lanes is not None:
+            lanes.close()
+
+
+def _grade(course, students, jobs, cluster, mode, started, lanes, log):
     notebooks = course.release_notebooks()
     course.require_gradebook_assignment()
     from coursetools.late import policy
 
     policy(course)  # a late policy nbgrader cannot take fails here once, not once per student
-    students = course.submitted_students()
     if not students:
         raise CourseError(
             f"no submissions of '{course.assignment}' in submitted/: "
@@ -78,11 +94,11 @@ def grade(course, jobs=None, cluster="", log=print):
     todo = [s for s in students if s not in rejected]
     for student, reason in rejected.items():
         log(f"  not graded: {student}: {reason}")
-    errors = {}
+    errors, results = {}, {}
     if todo:
-        jobs = jobs or parallel.default_jobs()
         results = run_workers(course, todo, course.db_url(), jobs, cluster, mode == "on",
-                              "autograde", overrides=course.settings.config_overrides(), log=log)
+                              "autograde", overrides=course.settings.config_overrides(), log=log,
+                              lanes=lanes)
         errors = {s: r["error"] for s, r in results.items() if not r["ok"]}
     failures = dict(rejected)
     failures.update({s: f"{why} (see {course.relative(course.log_path('autograde'))})"
@@ -101,11 +117,25 @@ def grade(course, jobs=None, cluster="", log=print):
                                enrolled=enrolled)
     log("   gradebook: " + ("integrity check passed" if not problems else
                             "PROBLEMS: " + "; ".join(problems)))
+    log("   " + time_line(started, results.values()))
     if mode == "off":
         log("   " + UNSANDBOXED_WARNING)
     if not todo or len(errors) == len(todo):
         raise CourseError("no submission could be graded" + (
             f": {next(iter(errors.values()))}" if errors else ""))
+
+
+def time_line(started, results):
+    """'time: 41.2 s, of which 35.0 s grading 6 submission(s) (the first one's start to the
+    last one's end) and 6.2 s before and after (checks, workers starting, summary)'."""
+    total = time.time() - started
+    spans = [(r["started"], r["ended"]) for r in results if r.get("started") and r.get("ended")]
+    if not spans:
+        return f"time: {total:.1f} s"
+    grading = max(e for _, e in spans) - min(s for s, _ in spans)
+    return (f"time: {total:.1f} s, of which {grading:.1f} s grading {len(spans)} submission(s) "
+            f"(the first one's start to the last one's end) and {total - grading:.1f} s before "
+            f"and after (checks, workers starting, summary)")
 
 
 def _default_roster(course, log):
@@ -120,7 +150,7 @@ def _default_roster(course, log):
 
 
 def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, overrides=None,
-                log=print):
+                log=print, lanes=None):
     """Grade ``students`` with coursetools.parallel, showing progress; nbgrader's output of
     each student goes to logs/<log_name>-<assignment>.log. -> {student: result}."""
     from coursetools import parallel
@@ -141,7 +171,8 @@ def run_workers(course, students, db_url, jobs, cluster, sandboxed, log_name, ov
 
         progress.start()
         return parallel.run(course.root, course.assignment, students, db_url,
-                            min(jobs, len(students)), cluster, sandboxed, overrides, on_result)
+                            min(jobs, len(students)), cluster, sandboxed, overrides, on_result,
+                            lanes=lanes)
 
 
 KERNEL_TROUBLE = {"CellTimeoutError": "timed out", "DeadKernelError": "kernel died",

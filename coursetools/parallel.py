@@ -1,36 +1,39 @@
-"""Grade many submissions at once: long-lived workers, one student per task.
+"""Grade many submissions at once: long-lived workers, one student at a time each.
 
 Stock `nbgrader autograde` grades one student after the other in one process. Here each
-worker process starts once (loads nbgrader and the course configuration, ~2.5 s) and then
-runs nbgrader's own `Autograde` converter for one student per task, exactly as the command
-line does for each student; so grades are those of a sequential run.
+worker process starts once (loads nbgrader and the course configuration) and then runs
+nbgrader's own `Autograde` converter for one student at a time, exactly as the command line
+does for each student (with a stopwatch around its steps, coursetools/phases.py); so grades
+are those of a sequential run.
 
 Engines (``cluster``):
-- ``""`` (default): a local pool of ``jobs`` worker processes;
+- ``""`` (default): ``jobs`` local worker processes (``LocalLanes``), started before the
+  submissions are checked. Each takes its students from a shared queue, and takes its next
+  one when it starts the current one: that student's sandboxed kernel is started while the
+  current student is judged and saved (coursetools/prewarm.py);
 - ``"dask"``: a local Dask cluster of ``jobs`` single-threaded workers;
 - ``"tcp://host:8786"``: the Dask scheduler of an existing cluster (`make scheduler`,
   `make worker` on each machine; docs/grading-at-scale.md);
 - ``"slurm"``, ``"pbs"``, ``"sge"``, ``"lsf"``, ``"htcondor"``: dask-jobqueue submits ``jobs``
   workers as batch jobs (queue, cores, memory from ~/.config/dask/jobqueue.yaml).
+Dask tasks are one student each (no kernel started ahead).
 
 Workers on other machines need the course directory at the same path (shared file system)
 and a gradebook every machine reaches: ``DB=postgresql://...``.
 """
 
-import concurrent.futures
 import hashlib
 import io
 import logging
 import multiprocessing
 import os
+import queue
 import shlex
 import signal
 import socket
 import sys
 import threading
 import time
-
-from concurrent.futures.process import BrokenProcessPool
 
 from coursetools.errors import CourseError
 
@@ -121,42 +124,89 @@ def warm_up():
     import nbgrader.converters  # noqa: F401
 
 
-def grade_student(root, assignment, student, db_url, sandboxed=True, overrides=None):
+def worker_config(root, db_url, sandboxed=True, overrides=None):
+    """The nbgrader configuration a worker grades with (loaded once per process)."""
+    settings = {**(overrides or {}), "CourseDirectory.root": root,
+                "CourseDirectory.db_url": worker_db_url(db_url)}
+    return _load_config(root, sandboxed, settings)
+
+
+def grade_student(root, assignment, student, db_url, sandboxed=True, overrides=None,
+                  following=None):
     """Autograde one student's submission (nbgrader's converter, in this process).
 
-    Returns a dict: student, ok, score, max_score, seconds, log (nbgrader's log lines),
-    error (one line, when not ok), worker (host:pid). Never raises for a student's failure.
+    ``following``: the worker's next student, whose kernel is started once this student's
+    notebook has run (coursetools/prewarm.py).
+
+    Returns a dict: student, ok, score, max_score, seconds, log (nbgrader's log lines, then
+    the phases line of coursetools/phases.py), error (one line, when not ok), worker
+    (host:pid), started and ended (epoch seconds). Never raises for a student's failure.
     """
-    start = time.monotonic()
+    from coursetools.phases import Phases
+
+    start, cpu_start = time.monotonic(), time.process_time()
+    phases = Phases()
     result = {"student": student, "ok": False, "score": None, "max_score": None, "log": "",
-              "error": "", "worker": f"{socket.gethostname()}:{os.getpid()}"}
+              "error": "", "worker": f"{socket.gethostname()}:{os.getpid()}",
+              "started": time.time()}
     with _LOCK:
+        config = None
         try:
-            settings = {**(overrides or {}), "CourseDirectory.root": root,
-                        "CourseDirectory.db_url": worker_db_url(db_url)}
-            config = _load_config(root, sandboxed, settings)
+            config = worker_config(root, db_url, sandboxed, overrides)
+            ahead = None
+            if following is not None:
+                from coursetools.prewarm import Ahead
+
+                ahead = Ahead(config, assignment, following)
             for attempt in range(_RETRIES_WHEN_LOCKED + 1):
-                ok, text = _autograde(config, assignment, student)
+                ok, text = _autograde(config, assignment, student, phases, ahead)
                 result["log"] += text
                 if ok or "database is locked" not in text or attempt == _RETRIES_WHEN_LOCKED:
                     break
                 result["log"] += "\n[coursetools] gradebook locked: grading this student again\n"
                 time.sleep(1 + attempt)
             if ok:
-                result["score"], result["max_score"] = _score(config, assignment, student)
+                with phases.span("score"):
+                    result["score"], result["max_score"] = _score(config, assignment, student)
             else:
                 result["error"] = _reason(text)
             result["ok"] = ok
         except Exception as exc:  # noqa: BLE001 - reported as this student's failure
             result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             result["log"] += f"\n[coursetools] {result['error']}\n"
+        finally:
+            _discard_own_ahead(config, assignment, student)
     result["seconds"] = time.monotonic() - start
+    result["ended"] = time.time()
+    phases.add("other", result["seconds"] - sum(phases.wall.values()))
+    phases.add("total", result["seconds"])
+    phases.add("worker", time.process_time() - cpu_start, phases.cpu)
+    result["log"] = result["log"].rstrip("\n") + "\n" + phases.line() + "\n"
     return result
 
 
-def _autograde(config, assignment, student):
-    from nbgrader.converters import Autograde
+def _discard_own_ahead(config, assignment, student):
+    """A kernel started ahead for this student that its grading did not use (nbgrader gave
+    up before running the notebook) is stopped now."""
+    if config is None:
+        return
     from nbgrader.coursedir import CourseDirectory
+
+    from coursetools.perimeter.sandboxed_execute import discard_ahead, started_ahead
+
+    from coursetools.prewarm import graded
+
+    coursedir = CourseDirectory(config=config)
+    folder = coursedir.format_path(coursedir.autograded_directory, student, assignment)
+    if started_ahead(folder):
+        discard_ahead(folder)
+    graded(folder)
+
+
+def _autograde(config, assignment, student, phases, ahead=None):
+    from nbgrader.coursedir import CourseDirectory
+
+    from coursetools.phases import timed_autograde
 
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id = assignment
@@ -167,7 +217,9 @@ def _autograde(config, assignment, student):
     handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
     log.addHandler(handler)
     try:
-        app = Autograde(coursedir=coursedir, config=config, log=log)
+        after = (lambda: ahead.start(log)) if ahead is not None else None
+        app = timed_autograde(phases, after_execute=after, coursedir=coursedir, config=config,
+                              log=log)
         app.force = True
         app.create_student = True
         app.start()
@@ -212,25 +264,122 @@ def _score(config, assignment, student):
         return float(sub.score), float(sub.max_score)
 
 
+def abandon_ahead(root, assignment, student, db_url, sandboxed=True, overrides=None):
+    """The worker stops before grading ``student``, whose kernel it may have started ahead."""
+    from coursetools.prewarm import abandon
+
+    abandon(worker_config(root, db_url, sandboxed, overrides), assignment, student)
+
+
+def lane(root, assignment, db_url, sandboxed, overrides, todo, done, stop,
+         grade=grade_student, abandon=abandon_ahead):
+    """A local worker process: grades the students it takes from ``todo`` one at a time (None:
+    no more) and reports each result on ``done``. It takes its next student as soon as it
+    starts the current one, so that the next kernel starts while the current student is
+    finished (coursetools/prewarm.py). ``stop`` set: it ends after the current student.
+    ``grade`` and ``abandon``: grade_student and abandon_ahead (tests give others)."""
+    warm_up()
+    student = todo.get()
+    while student is not None:
+        following = None if stop.is_set() else todo.get()
+        done.put(("result", grade(root, assignment, student, db_url, sandboxed, overrides,
+                                  following)))
+        if stop.is_set():
+            if following is not None:
+                abandon(root, assignment, following, db_url, sandboxed, overrides)
+            break
+        student = following
+    done.put(("end", os.getpid()))
+
+
 # --- engines (run in the instructor's process) ---------------------------------------------
 
-class LocalPool:
-    """``jobs`` worker processes on this machine (spawned: no state shared with the caller)."""
+class LocalLanes:
+    """``jobs`` worker processes on this machine (spawned: no state shared with the caller),
+    started at once (they import nbgrader while the caller still checks the submissions),
+    each grading students from a shared queue with ``lane``."""
 
     name = "local processes"
 
-    def __init__(self, jobs):
-        self.executor = concurrent.futures.ProcessPoolExecutor(
-            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up)
+    def __init__(self, jobs, root, assignment, db_url, sandboxed=True, overrides=None,
+                 grade=grade_student, abandon=abandon_ahead):
+        ctx = multiprocessing.get_context("spawn")
+        self.todo, self.done, self.stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+        self.procs = [ctx.Process(target=lane, name=f"grading-lane-{i + 1}",
+                                  args=(str(root), assignment, db_url, sandboxed,
+                                        dict(overrides or {}), self.todo, self.done, self.stop,
+                                        grade, abandon))
+                      for i in range(jobs)]
+        for proc in self.procs:
+            proc.start()
+        self.fed = False
 
-    def submit(self, fn, *args):
-        return self.executor.submit(fn, *args)
+    def grade(self, students, on_result=None):
+        """{student: result} of the students graded; the others were in a worker that died,
+        or were not handed out after Ctrl-C. Returns (results, a worker died)."""
+        if self.fed:
+            raise RuntimeError("these workers have had their students")
+        self.fed = True
+        for student in students:
+            self.todo.put(student)
+        for _ in self.procs:
+            self.todo.put(None)
+        results, ended, died = {}, set(), False
+        try:
+            while len(ended) < len(self.procs):
+                try:
+                    kind, value = self.done.get(timeout=0.5)
+                except queue.Empty:
+                    for proc in self.procs:
+                        if proc.pid not in ended and not proc.is_alive():
+                            ended.add(proc.pid)
+                            died = died or proc.exitcode != 0
+                    continue
+                if kind == "end":
+                    ended.add(value)
+                else:
+                    results[value["student"]] = value
+                    if on_result is not None:
+                        on_result(value)
+            self._drain(results, on_result)
+        except KeyboardInterrupt:
+            self.stop.set()     # the workers end with the student they have
+            raise
+        return results, died
 
-    def as_completed(self, futures):
-        return concurrent.futures.as_completed(futures)
+    def _drain(self, results, on_result):
+        """Results sent by a worker just before the loop saw it end."""
+        while True:
+            try:
+                kind, value = self.done.get(timeout=0.1)
+            except queue.Empty:
+                return
+            if kind == "result" and value["student"] not in results:
+                results[value["student"]] = value
+                if on_result is not None:
+                    on_result(value)
 
-    def close(self, wait=True):
-        self.executor.shutdown(wait=wait, cancel_futures=True)
+    def _discard_messages(self):
+        try:
+            while True:
+                self.done.get_nowait()
+        except (queue.Empty, OSError, ValueError):
+            pass
+
+    def close(self):
+        """Let every worker end (after its current student) and wait for it."""
+        self.stop.set()
+        if not self.fed:
+            for _ in self.procs:
+                self.todo.put(None)
+            self.fed = True
+        for proc in self.procs:
+            while proc.is_alive():  # read what they still send: a full pipe would block them
+                proc.join(0.2)
+                self._discard_messages()
+        for q in (self.todo, self.done):
+            q.cancel_join_thread()
+            q.close()
 
 
 class DaskEngine:
@@ -318,55 +467,74 @@ def jobqueue_options(root):
             "job_script_prologue": [f"cd {quoted}", f"export PYTHONPATH={quoted}"]}
 
 
-def engine(cluster, jobs, root):
-    return DaskEngine(cluster, jobs, root) if cluster else LocalPool(jobs)
-
-
-def _failure(student, exc):
-    text = str(exc).strip().splitlines()
+def _failure(student, why):
     return {"student": student, "ok": False, "score": None, "max_score": None, "seconds": 0.0,
-            "log": "", "worker": "?",
-            "error": f"the worker failed ({type(exc).__name__}: {text[0] if text else ''})"[:300]}
+            "log": "", "worker": "?", "error": f"the worker failed ({why})"[:300]}
+
+
+def _exception_text(exc):
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def run(root, assignment, students, db_url, jobs, cluster="", sandboxed=True, overrides=None,
-        on_result=None):
+        on_result=None, lanes=None, grade=grade_student, abandon=abandon_ahead):
     """Grade ``students``; ``on_result(result)`` as each finishes. -> {student: result}.
 
-    A local pool whose worker died (out of memory, killed) is started again once for the
-    students not graded yet; Dask reschedules such tasks by itself.
+    Local workers (``lanes``: LocalLanes already started, else started here) are started
+    again once for the students of a worker that died (out of memory, killed); Dask
+    reschedules such tasks by itself. ``grade``, ``abandon``: see ``lane`` (tests).
     """
     check_cluster(cluster)
     if is_distributed(cluster) and db_url.startswith("sqlite:"):
         raise CourseError(f"CLUSTER={cluster} grades on several machines, which cannot share a "
                           f"SQLite gradebook: give a database server with DB=postgresql://...")
-    results, todo, restarts = {}, list(students), 0
-    while todo:
-        pool = engine(cluster, jobs, str(root))
-        if isinstance(pool, DaskEngine):
-            pool.check_workers(str(root), db_url, sandboxed)
-        finished, again = False, []
+    if cluster:
+        return _run_dask(root, assignment, students, db_url, jobs, cluster, sandboxed, overrides,
+                         on_result)
+    results, todo = {}, list(students)
+    for attempt in range(2):
+        workers = lanes if (lanes is not None and attempt == 0) else LocalLanes(
+            min(jobs, len(todo)), root, assignment, db_url, sandboxed, overrides, grade, abandon)
+        finished = False
         try:
-            futures = {pool.submit(grade_student, str(root), assignment, s, db_url, sandboxed,
-                                   dict(overrides or {})): s for s in todo}
-            for future in pool.as_completed(list(futures)):
-                student = futures[future]
-                try:
-                    result = future.result()
-                except BrokenProcessPool as exc:
-                    if restarts == 0:
-                        again.append(student)
-                        continue
-                    result = _failure(student, exc)
-                except Exception as exc:  # noqa: BLE001 - the task could not run
-                    result = _failure(student, exc)
-                results[student] = result
-                if on_result is not None:
-                    on_result(result)
+            got, died = workers.grade(todo, on_result)
             finished = True
         finally:
-            pool.close(wait=finished)  # interrupted: do not wait for the students being graded
-        todo, restarts = sorted(again), restarts + 1
+            if finished or workers is not lanes:
+                workers.close()
+        results.update(got)
+        todo = sorted(s for s in todo if s not in got)
+        if not todo or not died:
+            break
+    for student in todo:  # their worker died twice
+        results[student] = _failure(student, "it died while grading this submission")
+        if on_result is not None:
+            on_result(results[student])
+    return results
+
+
+def _run_dask(root, assignment, students, db_url, jobs, cluster, sandboxed, overrides,
+              on_result):
+    results = {}
+    pool = DaskEngine(cluster, jobs, str(root))
+    finished = False
+    try:
+        pool.check_workers(str(root), db_url, sandboxed)
+        futures = {pool.submit(grade_student, str(root), assignment, s, db_url, sandboxed,
+                               dict(overrides or {})): s for s in students}
+        for future in pool.as_completed(list(futures)):
+            student = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - the task could not run
+                result = _failure(student, _exception_text(exc))
+            results[student] = result
+            if on_result is not None:
+                on_result(result)
+        finished = True
+    finally:
+        pool.close(wait=finished)  # interrupted: do not wait for the students being graded
     return results
 
 

@@ -23,7 +23,7 @@ import nbformat
 import pytest
 
 from conftest import REPO, VENV, copy_course, make
-from coursetools import parallel
+from coursetools import parallel, phases
 from coursetools.course import Course
 from coursetools.settings import Settings
 from coursetools.demo import class_submissions
@@ -102,8 +102,16 @@ def test_make_grade_jobs_2_gives_the_grades_of_stock_nbgrader(class_course):
     assert re.search(r"left 0, [\d.]+/min, took \d+", text), text
     assert "gradebook: integrity check passed" in text
     assert "6 graded submission(s), 1 problem(s)" in text
+    assert re.search(r"time: [\d.]+ s, of which [\d.]+ s grading 6 submission\(s\)", text), text
     log = (root / "logs" / f"autograde-{ASSIGNMENT}.log").read_text()
     assert len(re.findall(r"^==== \S+ \(graded, ", log, re.M)) == 6
+    # every student's entry ends with its time breakdown (what make bench-grade averages)
+    found = phases.parse(log)
+    assert len(found) == 6, log[-2000:]
+    for entry in found:
+        wall, cpu = entry["wall"], entry["cpu"]
+        assert wall["kernel_start"] > 0 and wall["student_cells"] > 0 and cpu["kernel"] > 0, entry
+        assert wall["total"] >= wall["kernel_start"] + wall["student_cells"] + wall["checks"], entry
 
 
 def test_make_grade_on_a_local_dask_cluster(class_course):

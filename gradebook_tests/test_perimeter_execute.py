@@ -264,3 +264,112 @@ def test_grader_trusted_cells_never_reach_the_kernel(tmp_path):
     nb, state = run(nb, tmp_path)
     assert state["records"]["check_trusted"] == [{"seen": False}]
     assert not nb.cells[1].get("outputs")
+
+
+def test_the_kernel_is_dead_and_reaped_when_the_notebook_is_done(tmp_path):
+    """The kernel is killed and waited for (no zombie, no process left to a later student)."""
+    import os
+
+    nb = notebook(new_code_cell("import os\nprint(os.getpid())"))
+    nb, info = run(nb, tmp_path)
+    pid = int(text_of(nb.cells[1]).strip())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)     # a zombie would still answer
+    assert info["timing"]["kernel_cpu"] > 0
+
+
+# --- kernels started ahead (a grading worker starts its next student's kernel early) --------
+
+PID_AND_DATA = "import os\nprint(os.getpid(), open('data.txt').read())"
+
+
+def run_in(folder):
+    """Run the notebook printing the kernel's pid and data.txt in ``folder`` -> (pid, data)."""
+    nb, _ = run(notebook(new_code_cell(PID_AND_DATA)), folder, course_root=str(folder.parent))
+    pid, data = text_of(nb.cells[1]).split(None, 1)
+    return int(pid), data
+
+
+def ahead_pid(folder):
+    from coursetools.perimeter import sandboxed_execute
+
+    return sandboxed_execute._AHEAD[str(folder.resolve())].km.provisioner.process.pid
+
+
+def alive(pid):
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def two_folders(tmp_path):
+    from coursetools.perimeter.sandboxed_execute import discard_ahead
+
+    folders = []
+    for name in ("alice", "bob"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "data.txt").write_text(f"{name}'s data")
+        folders.append(tmp_path / name)
+    yield folders
+    discard_ahead()
+
+
+def launch_ahead(folder):
+    SandboxedExecute(sandbox=False, timeout=20, course_root=str(folder.parent)).launch_ahead(str(folder))
+    return ahead_pid(folder)
+
+
+def test_a_kernel_started_ahead_runs_the_notebook_of_its_folder_once(two_folders):
+    alice, _ = two_folders
+    pid = launch_ahead(alice)
+    assert run_in(alice) == (pid, "alice's data\n")
+    assert not alive(pid)
+    assert run_in(alice)[0] != pid          # the next notebook there: a new kernel
+
+
+def test_a_kernel_started_ahead_never_runs_another_folders_notebook(two_folders):
+    alice, bob = two_folders
+    pid = launch_ahead(alice)
+    got_pid, data = run_in(bob)
+    assert got_pid != pid and data == "bob's data\n"
+    assert alive(pid)                       # still waiting for alice's notebook
+    from coursetools.perimeter.sandboxed_execute import discard_ahead
+
+    discard_ahead(str(alice))
+    assert not alive(pid)
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove"])
+def test_a_kernel_started_ahead_is_not_used_when_its_folder_changed(two_folders, change):
+    alice, _ = two_folders
+    pid = launch_ahead(alice)
+    if change == "edit":
+        (alice / "data.txt").write_text("alice's NEW data")
+    elif change == "add":
+        (alice / "extra.npz").write_bytes(b"x")
+    else:
+        (alice / "data.txt").unlink()
+        (alice / "data.txt").write_text("alice's data")     # same content again: same view
+    got_pid, data = run_in(alice)
+    assert (got_pid == pid) == (change == "remove"), (change, got_pid, pid)
+    assert data == ("alice's NEW data\n" if change == "edit" else "alice's data\n")
+    assert not alive(pid)
+
+
+def test_a_kernel_slow_to_start_is_waited_for(tmp_path):
+    """A kernel that answers its first kernel_info requests only after a few seconds (a
+    loaded machine) answers them all at once, late: any of those replies means ready (the
+    executor once waited for a reply to its latest request only, and gave up after 60 s)."""
+    import sys
+
+    slow = tmp_path / "slow-python"
+    slow.write_text(f"#!/bin/sh\nsleep 2.5\nexec {sys.executable} \"$@\"\n")
+    slow.chmod(0o755)
+    nb, info = run(notebook(new_code_cell("print('up')")), tmp_path, kernel_python=str(slow),
+                   startup_timeout=30)
+    assert text_of(nb.cells[1]) == "up\n"

@@ -140,3 +140,16 @@ def test_every_target_but_release_uses_the_incremental_release():
     for target, prereqs in re.findall(r"^([a-z-]+):([^=\n#]*)", makefile, re.M):
         if target != "release":
             assert not re.search(r"(^|\s)release(\s|$)", prereqs), f"{target} rebuilds the release"
+
+
+def test_make_grade_checks_the_release_itself(fresh):
+    """`make grade` does not depend on release-current (one Python start less) but runs the
+    same check first: a changed source is released before anything is graded."""
+    makefile = (REPO / "Makefile").read_text()
+    assert not re.search(r"^grade:[^\n]*release-current", makefile, re.M)
+    make(fresh, "release")
+    edit_source(fresh, "# # CNN spatial operations", "# # CNN spatial operations ")
+    out = make(fresh, "grade", check=False)
+    assert "building the release again" in out.stdout, out.stdout
+    assert out.returncode != 0 and "error: no submissions of 'spatial'" in out.stderr, out.stderr
+    assert "jupytext:" not in make(fresh, "release-current").stdout   # it is current now

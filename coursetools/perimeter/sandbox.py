@@ -187,6 +187,65 @@ def matplotlib_cache(folder, python):
     return path if any(n.startswith("fontlist-") for n in _listdir(path)) else None
 
 
+def folder_fingerprint(folder):
+    """A hash of what the launcher copies of a notebook's folder into the sandbox (launcher.py,
+    Box.copy_tree: every file's path and content, symlinks as they read, no notebooks): two
+    folders with the same fingerprint give a kernel the same view."""
+    from coursetools.perimeter import launcher
+
+    h = hashlib.sha256()
+
+    def walk(path, rel):
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            h.update(f"unreadable {rel}: {exc.errno}\0".encode())
+            return
+        for entry in entries:
+            name = f"{rel}/{entry.name}"
+            if entry.name in launcher.SKIP or entry.name.endswith(".ipynb"):
+                continue
+            if entry.is_symlink():
+                h.update(f"link {name} {os.readlink(entry.path)}\0".encode())
+            elif entry.is_dir():
+                h.update(f"dir {name}\0".encode())
+                walk(entry.path, name)
+            elif entry.is_file():
+                h.update(f"file {name}\0".encode())
+                with open(entry.path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+                h.update(b"\0")
+
+    walk(folder, "")
+    return h.hexdigest()
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_tree_cpu(pid):
+    """CPU seconds (user + system) of process ``pid`` and its descendants so far, from /proc
+    (0.0 where there is no /proc): the cost of a kernel, read just before it is stopped."""
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            # utime stime cutime cstime: children already reaped count through their parent
+            total += sum(int(x) for x in fields[11:15]) / _TICK
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(x) for x in f.read().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def _listdir(path):
     try:
         return os.listdir(path)

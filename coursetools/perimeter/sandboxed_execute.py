@@ -57,9 +57,10 @@ from queue import Empty
 
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_core.utils import ensure_async, run_sync
-from nbformat.v4 import new_output
+from nbformat.v4 import new_notebook, new_output
 from traitlets import Bool, Integer, List, Unicode
 
+from nbclient.util import run_hook
 from nbgrader.preprocessors import Execute
 
 from coursetools.checks import kernel as kernel_side
@@ -68,6 +69,8 @@ from coursetools.perimeter import sandbox
 
 _CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
 _CACHE = {}            # per process: kernel Python prefixes, matplotlib caches, bootstrap code
+_AHEAD = {}            # per process: {notebook folder: _Ahead}, kernels started ahead (launch_ahead)
+AHEAD_MAX_AGE = 120    # seconds a kernel started ahead may wait for its notebook
 _UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -210,7 +213,20 @@ class SandboxedExecute(Execute):
     start_new_kernel = run_sync(async_start_new_kernel)
 
     async def async_start_new_kernel_client(self):
-        kc = await super().async_start_new_kernel_client()
+        # nbclient's, without jupyter_client's closing 0.2 s of silence on IOPub (wait_for_ready
+        # "flushes" it): every kernel start waited for it, for messages nobody reads (the
+        # executor only takes messages whose parent is the request it sent).
+        self.kc = self.km.client()
+        try:
+            await ensure_async(self.kc.start_channels())
+            self._kernel_info = await self._async_wait_for_ready(self.startup_timeout)
+        except Exception as exc:
+            self.log.error("the grading kernel did not start: %s", exc)
+            await self._async_cleanup_kernel()
+            raise
+        self.kc.allow_stdin = False
+        await run_hook(self.on_notebook_start, notebook=self.nb)
+        kc = self.kc
         if getattr(self, "_ipc_dir", None):
             # The kernel has created its sockets: it needs no further write access to the
             # host folder (files it could fill the disk with). As root the launcher gave
@@ -221,12 +237,92 @@ class SandboxedExecute(Execute):
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
+    async def _async_wait_for_ready(self, timeout):
+        """The kernel_info reply, once the kernel answers on shell and publishes on IOPub (a
+        kernel_info request makes it publish its status: until one arrives, the IOPub
+        subscription may not be connected yet, and early outputs could be lost)."""
+        deadline = time.monotonic() + (timeout or 60)
+        asked = set()
+        while True:
+            asked.add(self.kc.kernel_info())
+            try:
+                reply = await ensure_async(self.kc.shell_channel.get_msg(timeout=1))
+            except Empty:
+                reply = None
+            # the reply to ANY of the requests: a kernel slower than 1 s to answer the first
+            # one answers them all late, always one behind the latest
+            if reply is not None and reply.get("msg_type") == "kernel_info_reply" and \
+                    reply.get("parent_header", {}).get("msg_id") in asked:
+                try:
+                    await ensure_async(self.kc.iopub_channel.get_msg(timeout=0.2))
+                    return reply
+                except Empty:
+                    pass        # IOPub not connected yet: ask again
+            if not await ensure_async(self.km.is_alive()):
+                raise RuntimeError("the kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the kernel did not answer within {timeout} s")
+
+    def launch_ahead(self, folder):
+        """Start, now, the sandboxed kernel of the notebook that will be graded in ``folder``
+        (a grading worker does this for its next student while it grades the current one).
+
+        The kernel is started exactly as for grading (same kernelspec, limits, environment,
+        its own ipc folder) and the launcher copies ``folder`` into it as it is now. It is
+        kept in this process for that folder only: ``_start_kernel`` takes it for the first
+        kernel of a notebook there if the folder still holds the same files (content
+        hashes), the kernel is alive and younger than AHEAD_MAX_AGE; otherwise it is killed
+        and a fresh one started. It is never used for another folder, nor twice.
+        """
+        from nbclient import NotebookClient
+
+        folder = os.path.realpath(folder)
+        if folder in _AHEAD:
+            return
+        NotebookClient.__init__(self, new_notebook(), None)
+        self.resources = {"metadata": {"path": folder}}
+        self.create_kernel_manager()
+        fingerprint = sandbox.folder_fingerprint(folder)    # what the launcher copies next
+        try:
+            self.start_new_kernel(cwd=folder)
+        except Exception:
+            self._stop_kernel()
+            raise
+        _AHEAD[folder] = _Ahead(self.km, self._ipc_dir, fingerprint, self._kernelspec_dir())
+        self.km, self._ipc_dir = None, None
+
+    def _take_ahead(self):
+        """The kernel started ahead for this notebook's folder, if it may be used (see
+        ``launch_ahead``); unusable ones are stopped."""
+        folder = os.path.realpath(self.resources.get("metadata", {}).get("path") or os.getcwd())
+        ahead = _AHEAD.pop(folder, None)
+        if ahead is None:
+            return None
+        why = None
+        if time.monotonic() - ahead.started > AHEAD_MAX_AGE:
+            why = "it waited too long"
+        elif ahead.spec_dir != self._kernelspec_dir():
+            why = "the grading settings changed"
+        elif not run_sync(ahead.km.is_alive)():
+            why = "it died"
+        elif sandbox.folder_fingerprint(folder) != ahead.fingerprint:
+            why = "the notebook's folder changed"
+        if why:
+            self.log.info("kernel started ahead not used: %s", why)
+            ahead.stop()
+            return None
+        return ahead
+
     def _start_kernel(self):
         started = time.monotonic()
-        self.create_kernel_manager()
-        self.start_new_kernel()
+        ahead = self._take_ahead() if self._run.restarts == 0 and self.km is None else None
+        if ahead is not None:
+            self.km, self._ipc_dir = ahead.km, ahead.ipc_dir
+        else:
+            self.create_kernel_manager()
+            self.start_new_kernel()
         self.start_new_kernel_client()
-        info = self.wait_for_reply(self.kc.kernel_info())
+        info = self._kernel_info
         if info is not None and "language_info" in info["content"]:
             self.nb.metadata["language_info"] = info["content"]["language_info"]
         if not self._silent(_bootstrap_code(), timeout=60):
@@ -234,9 +330,13 @@ class SandboxedExecute(Execute):
         self._run.timing["kernel_start"] += time.monotonic() - started
 
     def _stop_kernel(self):
+        started = time.monotonic()
         try:
             if self.km is not None:
-                self._cleanup_kernel()
+                process = getattr(getattr(self.km, "provisioner", None), "process", None)
+                if process is not None and getattr(self, "_run", None) is not None:
+                    self._run.timing["kernel_cpu"] += sandbox.process_tree_cpu(process.pid)
+                self._kill_kernel(process)
         except Exception as exc:  # noqa: BLE001 - a kernel that is gone already
             self.log.debug("stopping the kernel: %s", exc)
         finally:
@@ -248,6 +348,24 @@ class SandboxedExecute(Execute):
                 except OSError:
                     pass
                 shutil.rmtree(ipc_dir, ignore_errors=True)
+            if getattr(self, "_run", None) is not None:
+                self._run.timing["kernel_stop"] += time.monotonic() - started
+
+    def _kill_kernel(self, process):
+        """Kill the kernel's process group (the sandbox dies with it: bwrap --die-with-parent)
+        and reap it at once. nbclient's immediate shutdown first sends the kernel an
+        interrupt, then polls for its end every 0.1 s: ~0.11 s per student for nothing."""
+        if self.kc is not None:
+            self.kc.stop_channels()
+        if process is not None:
+            run_sync(self.km.provisioner.kill)()
+            try:
+                process.wait(timeout=5)
+            except Exception as exc:  # noqa: BLE001 - unkillable: let jupyter_client try
+                self.log.warning("the kernel did not die at once: %s", exc)
+            run_sync(self.km.provisioner.wait)()
+        run_sync(self.km.cleanup_resources)()
+        self.kc = None
 
     def _silent(self, code, timeout=None):
         """Run code without output or history; True when it finished without error.
@@ -564,6 +682,47 @@ class SandboxedExecute(Execute):
                 return
 
 
+class _Ahead:
+    """A kernel started ahead (SandboxedExecute.launch_ahead), waiting for its notebook."""
+
+    def __init__(self, km, ipc_dir, fingerprint, spec_dir):
+        self.km, self.ipc_dir, self.fingerprint, self.spec_dir = km, ipc_dir, fingerprint, spec_dir
+        self.started = time.monotonic()
+
+    def stop(self):
+        """Kill it and remove its ipc folder (it ran no code)."""
+        try:
+            process = getattr(self.km.provisioner, "process", None)
+            run_sync(self.km.provisioner.kill)()
+            if process is not None:
+                process.wait(timeout=5)
+            run_sync(self.km.provisioner.wait)()
+            run_sync(self.km.cleanup_resources)()
+        except Exception:  # noqa: BLE001 - gone already
+            pass
+        finally:
+            if self.ipc_dir:
+                try:
+                    os.chmod(self.ipc_dir, 0o700)
+                except OSError:
+                    pass
+                shutil.rmtree(self.ipc_dir, ignore_errors=True)
+
+
+def discard_ahead(folder=None):
+    """Stop the kernels started ahead in this process (for ``folder`` only, if given)."""
+    keys = [os.path.realpath(folder)] if folder else list(_AHEAD)
+    for key in keys:
+        ahead = _AHEAD.pop(key, None)
+        if ahead is not None:
+            ahead.stop()
+
+
+def started_ahead(folder):
+    """True while a kernel started ahead waits for ``folder``."""
+    return os.path.realpath(folder) in _AHEAD
+
+
 class _Run:
     """Bookkeeping of one notebook's grading run."""
 
@@ -577,7 +736,9 @@ class _Run:
         self.records, self.incidents = {}, []
         self.captured, self.done, self.grader_done = set(), [], []
         self.restarts, self.budget_noted = 0, False
-        self.timing = {"kernel_start": 0.0, "student_cells": 0.0, "checks": 0.0, "replays": 0.0}
+        # wall seconds, but kernel_cpu: CPU seconds of the kernels' processes (/proc)
+        self.timing = {"kernel_start": 0.0, "student_cells": 0.0, "checks": 0.0, "replays": 0.0,
+                       "kernel_stop": 0.0, "kernel_cpu": 0.0}
 
     def incident(self, text):
         if text not in self.incidents:
