@@ -55,3 +55,82 @@ def test_kernelspec_hides_the_course_and_exposes_the_environment(course):
     assert spec["argv"][spec["argv"].index("--") + 1] == sys.executable
     # other limits, another kernelspec folder: settings never mix
     assert SandboxedExecute(course_root=str(course), memory="2G")._kernelspec_dir() != folder
+
+
+# What a box lists at its root: the system folders, the mount points the launcher makes, and
+# the first folder of every path bound in (the environment, the notebook's folder, ipc).
+BOX_ROOT = {"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev", "tmp",
+            "var", "run"}
+
+PEEK = """
+import json, os, sys
+print("BOX " + json.dumps({"root": sorted(os.listdir("/")), "repo": os.path.exists(sys.argv[1]),
+                           "secret": os.path.exists(sys.argv[2]),
+                           "data": open("data.txt").read()}))
+"""
+
+
+def test_the_kernel_sees_the_system_the_environment_and_its_folder_only(tmp_path):
+    """The box is an allow-list, not the host minus a few folders: another copy of the course
+    on the same machine (this repository itself: its source/, the grader, the reference) and
+    any folder outside the system ones (/work, /opt, /srv, /mnt, /var, ...) do not exist."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import KERNEL_VENV, REPO
+
+    python = str(KERNEL_VENV / "bin" / "python")
+    expose, masks = sandbox.prefixes(python)
+    course = tmp_path / "course"
+    cwd = course / "autograded" / "s1" / "a"
+    cwd.mkdir(parents=True)
+    (cwd / "data.txt").write_text("the notebook's own data file")
+    secret = course / "source" / "a" / "grader" / "reference.py"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("SECRET = 1\n")
+    ipc = tmp_path / "ipc"
+    ipc.mkdir()
+    connection = tmp_path / "connection.json"
+    connection.write_text(json.dumps({"transport": "ipc", "ip": str(ipc / "kernel")}))
+    logs = tmp_path / "logs"
+    argv = [sys.executable, "-I", sandbox.LAUNCHER, "--hide", str(course), "--log-dir", str(logs)]
+    for path in expose:
+        argv += ["--expose", path]
+    for path in masks:
+        argv += ["--mask", path]
+    argv += ["--", python, "-I", "-c", PEEK, str(REPO / "source"), str(secret), "-f", str(connection)]
+    run = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60)
+    log = (logs / "s1" / "a.log").read_text()
+    assert run.returncode == 0, (run.stderr, log)
+    seen = json.loads(log.split("BOX ", 1)[1].splitlines()[0])
+    assert seen["data"] == "the notebook's own data file"
+    assert not seen["secret"], "the kernel sees the course's source folder"
+    assert not seen["repo"], f"the kernel sees another copy of the course: {REPO}"
+    allowed = BOX_ROOT | {Path(p).parts[1] for p in [*expose, str(cwd), str(ipc)]}
+    assert set(seen["root"]) <= allowed, f"visible beyond the allow-list: {sorted(set(seen['root']) - allowed)}"
+
+
+def test_a_kernel_log_is_cut_to_a_megabyte(tmp_path):
+    """The kernel may write 64 MB (its file-size limit) to its own stdout/stderr log: only the
+    first KERNEL_LOG_BYTES stay once its notebook is graded."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from conftest import KERNEL_VENV
+    from coursetools.perimeter.sandboxed_execute import KERNEL_LOG_BYTES
+
+    folder = tmp_path / "autograded" / "s1" / "a"
+    folder.mkdir(parents=True)
+    (tmp_path / "nbgrader_config.py").write_text("")
+    nb = new_notebook(cells=[new_code_cell("import os\nfor _ in range(8):\n"
+                                           "    os.write(2, b'x' * 1_000_000)\nprint('wrote')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    ex = SandboxedExecute(course_root=str(tmp_path), kernel_python=str(KERNEL_VENV / "bin" / "python"),
+                          timeout=60)
+    nb, _ = ex.preprocess(nb, {"metadata": {"path": str(folder)}})
+    assert "wrote" in "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    log = Path(ex.kernel_log_path())
+    assert log == tmp_path / "logs" / "sandbox" / "s1" / "a.log"
+    assert KERNEL_LOG_BYTES < log.stat().st_size < KERNEL_LOG_BYTES + 200
+    assert log.read_bytes().endswith(b"log cut at %d bytes]\n" % KERNEL_LOG_BYTES)

@@ -10,10 +10,13 @@ It then execs  [timeout -s KILL <wall>] bwrap <namespaces, mounts> prlimit <limi
 
 * no network: the kernel gets its own network namespace, so only transport=ipc works (the
   kernel's sockets live in a per-kernel directory that is bind-mounted into the box);
-* the filesystem is the host's, read-only, with empty size-limited tmpfs over /tmp /var/tmp
-  /run /root /home /dev/shm and every --hide path (the course root: gradebook, source,
-  other students); the --expose paths (the Python environment) are bound back read-only
-  (as root, through a private mount namespace when uid 65534 cannot reach them: bridge());
+* the filesystem is an allow-list, read-only: the system folders (SYSTEM: /usr, /etc and the
+  /bin /sbin /lib* links or folders) and the --expose paths (the Python environment; as root,
+  through a private mount namespace when uid 65534 cannot reach them: bridge()). Nothing
+  else of the host exists in the box: not /work, /opt, /srv, /mnt, /var, /home, nor another
+  copy of the course next to this one. Empty size-limited tmpfs over /tmp /var/tmp /run
+  /dev/shm, and over every --hide path (the course root: gradebook, source, other students)
+  that lies under a bound folder;
 * the cwd is a size-limited tmpfs at the same path holding a private copy of the folder
   minus the notebooks, so relative data files work and writes never reach the host disk;
 * run as uid/gid 65534 when started as root (RLIMIT_NPROC does not apply to root), in new
@@ -42,8 +45,11 @@ BRIDGE = "/run"                 # see bridge(): only in the launcher's own mount
 HOME = "/tmp/home"              # fresh, inside the /tmp tmpfs
 CONNECTION = "/run/kernel/connection.json"
 MPLCONFIG = HOME + "/.mplconfig"
-ALWAYS_HIDDEN = ["/tmp", "/var/tmp", "/run", "/root", "/home", "/dev/shm"]
-SMALL_TMPFS = 4 << 20           # /var/tmp /run /root /home and --hide paths
+# What the kernel sees of the host, read-only (a symlink such as /bin -> usr/bin stays a link).
+# Everything else is absent; the kernel's Python comes in through --expose.
+SYSTEM = ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
+SCRATCH = ["/tmp", "/var/tmp", "/run", "/dev/shm"]   # empty, writable, size-limited tmpfs
+SMALL_TMPFS = 4 << 20           # /var/tmp /run, --hide and --mask paths
 # never NBGRADER_EXECUTION or any other grader variable: student code must not be able to
 # tell that it is being graded
 KEEP_ENV = ["LANG", "LC_ALL", "LC_CTYPE", "TZ", "MPLBACKEND"]
@@ -256,14 +262,25 @@ def main(argv):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     box = Box(a.bwrap)
-    box.add("--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev")
-    hidden = [p for p in ALWAYS_HIDDEN + a.hide if os.path.isdir(p)]
-    for path in hidden:
+    visible = []                        # folders of the host bound into the box
+    for path in SYSTEM:
+        if os.path.islink(path):
+            box.add("--symlink", os.readlink(path), path)
+        elif os.path.isdir(path):
+            box.add("--ro-bind", path, path)
+            visible.append(path)
+    box.add("--proc", "/proc", "--dev", "/dev")
+    for path in SCRATCH:
         box.add("--size", a.disk if path in ("/tmp", "/dev/shm") else SMALL_TMPFS, "--tmpfs", path)
-    exposed = [p for p in a.expose if any(under(p, h) for h in hidden)]  # others are visible
     # bwrap resolves bind sources as the sandbox user: bridge those it cannot reach
+    exposed = [p for p in a.expose if not any(under(p, v) for v in visible)
+               or any(under(p, h) for h in a.hide)]
     sources = exposed + [ipc_dir]
     bridged = bridge([p for p in sources if not reachable(p, uid, gid)]) if as_root else {}
+    # a hidden folder under a bound one is covered; elsewhere it is absent anyway
+    for path in a.hide:
+        if os.path.isdir(path) and any(under(path, v) for v in visible + a.expose):
+            box.add("--size", SMALL_TMPFS, "--tmpfs", path)
     for path in exposed:
         box.add("--ro-bind", bridged.get(path, path), path)
     for path in a.mask:  # other Pythons' packages (torch, scipy, ...) stay out of reach
