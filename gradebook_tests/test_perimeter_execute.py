@@ -373,3 +373,84 @@ def test_a_kernel_slow_to_start_is_waited_for(tmp_path):
     nb, info = run(notebook(new_code_cell("print('up')")), tmp_path, kernel_python=str(slow),
                    startup_timeout=30)
     assert text_of(nb.cells[1]) == "up\n"
+
+
+def test_a_message_beyond_the_size_bound_never_reaches_the_grader(tmp_path):
+    """One display larger than MAX_MESSAGE_BYTES is dropped by zmq before the grader reads it
+    (the cell is given up and the kernel restarted); grading goes on, the checks count."""
+    from coursetools.perimeter.sandboxed_execute import MAX_MESSAGE_BYTES, message_size
+
+    big = MAX_MESSAGE_BYTES + (16 << 20)
+    nb = notebook(
+        new_code_cell("def f():\n    return 3"),
+        new_code_cell(f"from IPython.display import display\n"
+                      f"display({{'text/plain': 'x' * {big}}}, raw=True)"),
+        new_code_cell("print('after the flood')"),
+        graded("_grader_emit({'f': f()})", "check_f"))
+    seen = []
+
+    class Watched(SandboxedExecute):
+        def process_message(self, msg, cell, cell_index):
+            seen.append(message_size(msg))
+            return super().process_message(msg, cell, cell_index)
+
+    ex = Watched(sandbox=False, timeout=20, course_root=str(tmp_path))
+    nb, resources = ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert max(seen) < MAX_MESSAGE_BYTES, f"a message of {max(seen):,} characters was read"
+    assert "KernelRestarted" in enames(nb.cells[2])
+    assert "after the flood" in text_of(nb.cells[3])
+    assert resources["cnn_grader"]["records"]["check_f"] == [{"f": 3}]
+
+
+def test_cells_that_ran_without_output_are_not_called_not_run(tmp_path):
+    """When the kernel is given up on in the check phase, the student cells and the checks
+    that did run keep no 'not run' note (they ran, without output)."""
+    nb = notebook(
+        new_code_cell("import os\nx = 1\ndef f():\n    return x\ndef g():\n    os._exit(1)"),
+        graded("_grader_emit({'f': f()})", "check_f"),
+        graded("_grader_emit({'g': g()})", "check_g"),
+        new_code_cell("y = 2"))
+    nb, state = run(nb, tmp_path, max_restarts=0)
+    assert state["records"]["check_f"] == [{"f": 1}]
+    assert enames(nb.cells[1]) == [] and enames(nb.cells[4]) == []
+    assert "KernelStopped" not in enames(nb.cells[2])
+    assert "KernelStopped" in enames(nb.cells[3])
+
+
+def test_a_record_nested_too_deeply_costs_that_check_only(tmp_path):
+    """A record nested deeper than Python's recursion allows (the executor reads it while the
+    cell runs) costs that check its record and the kernel a restart; the next check counts."""
+    nb = notebook(
+        new_code_cell("def deep():\n    v = 0\n    for _ in range(5000):\n        v = [v]\n    return v"),
+        graded("_grader_emit(deep())", "check_deep"),
+        graded("_grader_emit({'ok': 1})", "check_ok"))
+    nb, state = run(nb, tmp_path)
+    assert state["records"]["check_deep"] == []
+    assert state["records"]["check_ok"] == [{"ok": 1}]
+
+
+def test_a_kernel_that_cannot_be_started_again_ends_the_run_with_what_was_recorded(tmp_path):
+    """A restart whose kernel does not start (the sandbox refuses, the machine is out of
+    processes) ends the run like a kernel given up on: the checks already recorded count,
+    the rest is marked as not run; nothing escapes to nbgrader as a crash of the notebook."""
+    class NoSecondKernel(SandboxedExecute):
+        starts = 0
+
+        def _start_kernel(self):
+            NoSecondKernel.starts += 1
+            if NoSecondKernel.starts > 1:
+                raise RuntimeError("Kernel didn't respond in 60 seconds")
+            return super()._start_kernel()
+
+    nb = notebook(
+        new_code_cell("import os\ndef f():\n    return 1\ndef g():\n    os._exit(1)"),
+        graded("_grader_emit({'f': f()})", "check_f"),
+        graded("_grader_emit({'g': g()})", "check_g"),
+        graded("_grader_emit({'f': f()})", "check_f_again"))
+    ex = NoSecondKernel(sandbox=False, timeout=20, course_root=str(tmp_path))
+    nb, resources = ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    state = resources["cnn_grader"]
+    assert state["records"]["check_f"] == [{"f": 1}]
+    assert "check_f_again" not in state["records"] or state["records"]["check_f_again"] == []
+    assert "KernelStopped" in enames(nb.cells[4])
+    assert any("could not be started again" in i for i in state["incidents"]), state["incidents"]

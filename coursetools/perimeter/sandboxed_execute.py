@@ -55,6 +55,7 @@ import time
 from pathlib import Path
 from queue import Empty
 
+import zmq
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_core.utils import ensure_async, run_sync
 from nbformat.v4 import new_notebook, new_output
@@ -71,18 +72,16 @@ _CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
 _CACHE = {}            # per process: kernel Python prefixes, matplotlib caches, bootstrap code
 _AHEAD = {}            # per process: {notebook folder: _Ahead}, kernels started ahead (launch_ahead)
 AHEAD_MAX_AGE = 120    # seconds a kernel started ahead may wait for its notebook
-_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+# Largest message the grader accepts from a kernel: zmq drops a larger one unread (the cell
+# then times out waiting for the kernel, which is restarted). The output caps count a message
+# only once it has arrived: without this bound one 3 GB display would be read into the
+# grader's memory, and parsed, first. Far above any honest output (the cell cap keeps 1 MB).
+MAX_MESSAGE_BYTES = 256 << 20
+KERNEL_LOG_BYTES = 1 << 20   # what is kept of a kernel's own stdout/stderr log (logs/sandbox/)
 
 
 class KernelFailure(Exception):
     """The kernel died, or did not answer after an interrupt."""
-
-
-def _size(text):
-    text = str(text).strip()
-    if text[-1:].upper() in _UNITS:
-        return int(float(text[:-1]) * _UNITS[text[-1].upper()])
-    return int(text)
 
 
 def message_size(msg):
@@ -217,6 +216,7 @@ class SandboxedExecute(Execute):
         # "flushes" it): every kernel start waited for it, for messages nobody reads (the
         # executor only takes messages whose parent is the request it sent).
         self.kc = self.km.client()
+        self.kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)   # the client's own context
         try:
             await ensure_async(self.kc.start_channels())
             self._kernel_info = await self._async_wait_for_ready(self.startup_timeout)
@@ -351,6 +351,28 @@ class SandboxedExecute(Execute):
             if getattr(self, "_run", None) is not None:
                 self._run.timing["kernel_stop"] += time.monotonic() - started
 
+    def kernel_log_path(self):
+        """Where the launcher wrote this notebook's kernel output (stdout, stderr), or None."""
+        folder = (self.resources or {}).get("metadata", {}).get("path")
+        if not self.sandbox or not folder:
+            return None
+        folder = os.path.abspath(folder)
+        return os.path.join(self._root(), "logs", "sandbox", os.path.basename(os.path.dirname(folder)),
+                            os.path.basename(folder) + ".log")
+
+    def _trim_kernel_log(self):
+        """Keep the first KERNEL_LOG_BYTES of the kernel's log: the file-size limit lets a
+        kernel write 64 MB there, 32 GB for a class of 500."""
+        path = self.kernel_log_path()
+        try:
+            if path and os.path.getsize(path) > KERNEL_LOG_BYTES:
+                with open(path, "r+b") as f:
+                    f.truncate(KERNEL_LOG_BYTES)
+                    f.seek(0, os.SEEK_END)
+                    f.write(b"\n[the kernel wrote more: log cut at %d bytes]\n" % KERNEL_LOG_BYTES)
+        except OSError as exc:
+            self.log.warning("cannot trim the kernel log %s: %s", path, exc)
+
     def _kill_kernel(self, process):
         """Kill the kernel's process group (the sandbox dies with it: bwrap --die-with-parent)
         and reap it at once. nbclient's immediate shutdown first sends the kernel an
@@ -386,8 +408,12 @@ class SandboxedExecute(Execute):
         return reply["content"].get("status") == "ok"
 
     def _wait_reply(self, msg_id, timeout):
+        """The shell reply to msg_id, or None. What the kernel publishes meanwhile (the output
+        of cells run again after a restart, of code hooked into the kernel) is read and
+        dropped: nobody else reads it, and unread it would pile up in the grader's memory."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
+            self._drain_iopub()
             try:
                 msg = run_sync(self._get_shell_msg)(min(left, 1.0))
             except Empty:
@@ -397,6 +423,18 @@ class SandboxedExecute(Execute):
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
         return None
+
+    def _drain_iopub(self):
+        """Drop the IOPub messages waiting (at most a few thousand: the kernel may keep
+        publishing)."""
+        for _ in range(5000):
+            try:
+                run_sync(self._get_iopub_msg)(0)
+            except Empty:
+                return
+
+    async def _get_iopub_msg(self, timeout):
+        return await ensure_async(self.kc.iopub_channel.get_msg(timeout=timeout))
 
     async def _get_shell_msg(self, timeout):
         return await ensure_async(self.kc.shell_channel.get_msg(timeout=timeout))
@@ -424,6 +462,7 @@ class SandboxedExecute(Execute):
             self._not_run_rest(run, str(exc))
         finally:
             self._stop_kernel()
+            self._trim_kernel_log()
         run.timing["total"] = time.monotonic() - run.started
         self.log.info("timing: %s", ", ".join(f"{k} {v:.2f} s" for k, v in run.timing.items()))
         return self.nb, self.resources
@@ -443,13 +482,13 @@ class SandboxedExecute(Execute):
                     run.captured.add(gid)
                     run.done.append(pos)
                     continue
-                self._failed(run, cell, index, "the kernel did not answer", pos)
+                self._failed(run, cell, index, "the kernel did not answer")
                 continue
             try:
                 self._execute(cell, index)
                 run.done.append(pos)
             except KernelFailure as exc:
-                self._failed(run, cell, index, str(exc), pos)
+                self._failed(run, cell, index, str(exc))
         run.timing["student_cells"] += time.monotonic() - started
 
     def _check_phase(self, run):
@@ -469,7 +508,7 @@ class SandboxedExecute(Execute):
                 self._budget_exceeded(run, cell, "checks")
                 continue
             if kind == "hidden" and not self._silent(_call("restore", gid)):
-                self._failed(run, cell, index, "the kernel did not answer", None)
+                self._failed(run, cell, index, "the kernel did not answer")
                 continue
             try:
                 self._execute(cell, index, store_history=False)
@@ -477,7 +516,7 @@ class SandboxedExecute(Execute):
                     run.grader_done.append(index)
             except KernelFailure as exc:
                 self._seal(run, cell, kind, gid)
-                self._failed(run, cell, index, str(exc), None)
+                self._failed(run, cell, index, str(exc))
             else:
                 self._seal(run, cell, kind, gid)
         run.timing["checks"] += time.monotonic() - started
@@ -512,7 +551,7 @@ class SandboxedExecute(Execute):
             text = str(exc).strip().splitlines()
             raise KernelFailure(f"{name}: {text[0][:200] if text else name}") from None
 
-    def _failed(self, run, cell, index, why, pos):
+    def _failed(self, run, cell, index, why):
         """The kernel died or hangs in this cell: note it, restart, go on with the next cell."""
         self.log.warning("kernel failed in cell %s: %s", index, why)
         run.incident(f"cell {index}: {why}")
@@ -529,7 +568,13 @@ class SandboxedExecute(Execute):
             raise KernelFailure("the kernel failed after the time budget was used up")
         run.restarts += 1
         self._stop_kernel()
-        self._start_kernel()
+        try:
+            self._start_kernel()
+        except KernelFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no new kernel: grade what was recorded
+            raise KernelFailure(f"the kernel could not be started again "
+                                f"({type(exc).__name__}: {str(exc)[:200]})") from None
         started = time.monotonic()
         replay = [(_call("capture", gid) if kind == "hidden" else self.nb.cells[i].source)
                   for i, kind, gid in (run.plan[p] for p in run.done)]
@@ -562,8 +607,12 @@ class SandboxedExecute(Execute):
         return output
 
     def _not_run_rest(self, run, why):
+        """Mark the cells that never ran (a cell that ran without output did run)."""
+        ran = {run.plan[p][0] for p in run.done if run.plan[p][1] == "student"}
         for index, kind, gid in run.plan:
             cell = self.nb.cells[index]
+            if index in ran or (kind == "hidden" and gid in run.records):
+                continue
             if kind in ("student", "hidden") and not cell.get("outputs"):
                 cell.outputs = [self._note(_error("KernelStopped", f"not run: {why}"))]
 
