@@ -114,7 +114,6 @@ def test_the_kernel_sees_the_system_the_environment_and_its_folder_only(tmp_path
 def test_a_kernel_log_is_cut_to_a_megabyte(tmp_path):
     """The kernel may write 64 MB (its file-size limit) to its own stdout/stderr log: only the
     first KERNEL_LOG_BYTES stay once its notebook is graded."""
-    import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
     from conftest import KERNEL_VENV
