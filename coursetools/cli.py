@@ -1,7 +1,6 @@
 """python -m coursetools <command> [--assignment A] ... (the Makefile's back end)."""
 
 import argparse
-import os
 import sys
 import traceback
 from pathlib import Path

@@ -9,7 +9,6 @@ heading of the target, slugged as GitHub does. Reads files only: well under a se
 import ast
 import re
 import sys
-from pathlib import Path
 
 import pytest
 

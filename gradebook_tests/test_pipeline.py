@@ -156,7 +156,7 @@ def graded_class(course, tmp_path_factory):
         for name, nb in instructor_submission(c).items():
             zf.writestr(f"solver_{name}.ipynb", nbformat.writes(nb))
         for nb_path in release_notebooks(course, assignment):
-            zf.writestr(f"blank.ipynb", nb_path.read_text())
+            zf.writestr("blank.ipynb", nb_path.read_text())
         zf.writestr("broken.ipynb", '{"cells": [')
         zf.writestr("Jane Doe.ipynb", "{}")
         zf.writestr("x" * 129 + ".ipynb", "{}")

@@ -67,7 +67,7 @@ def random_conv_configs(n, seed):
         KH, KW = rng.integers(1, 5, size=2)
         stride = int(rng.integers(1, 4)) if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(1, 4, 2))
         padding = int(rng.integers(0, 3)) if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(0, 3, 2))
-        (sh, sw), (ph, pw) = pair(stride), pair(padding)
+        ph, pw = pair(padding)
         if H + 2 * ph < KH or W + 2 * pw < KW:
             continue
         if rng.random() < 0.2:
