@@ -63,9 +63,29 @@ BOX_ROOT = {"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "pro
             "var", "run"}
 
 PEEK = """
-import json, os, sys
+import glob, json, os, sys
+
+def writable(folder):
+    try:
+        os.mkdir(os.path.join(folder, "planted"))
+        return True
+    except OSError:
+        return False
+
+environs = []
+for path in glob.glob("/proc/[0-9]*/environ"):
+    try:
+        environs.append(open(path, "rb").read().decode(errors="replace"))
+    except OSError:
+        pass
 print("BOX " + json.dumps({"root": sorted(os.listdir("/")), "repo": os.path.exists(sys.argv[1]),
                            "secret": os.path.exists(sys.argv[2]),
+                           "hidden_in_env": os.path.exists(sys.argv[3]),
+                           "shown_in_env": os.path.exists(sys.argv[4]),
+                           "pid1": open("/proc/1/cmdline", "rb").read().split(b"\\0")[0].decode(),
+                           "grader_env": any("GRADER_SECRET" in e for e in environs),
+                           "root_writable": writable("/"), "tmp_writable": writable("/tmp"),
+                           "cwd_writable": writable("."),
                            "data": open("data.txt").read()}))
 """
 
@@ -93,20 +113,33 @@ def test_the_kernel_sees_the_system_the_environment_and_its_folder_only(tmp_path
     ipc.mkdir()
     connection = tmp_path / "connection.json"
     connection.write_text(json.dumps({"transport": "ipc", "ip": str(ipc / "kernel")}))
+    # an exposed folder (like the kernel's environment) with a hidden folder inside it
+    env_dir = tmp_path / "env"
+    (env_dir / "private").mkdir(parents=True)
+    (env_dir / "private" / "key").write_text("k")
+    (env_dir / "public").write_text("p")
     logs = tmp_path / "logs"
-    argv = [sys.executable, "-I", sandbox.LAUNCHER, "--hide", str(course), "--log-dir", str(logs)]
+    argv = [sys.executable, "-I", sandbox.LAUNCHER, "--hide", str(course), "--log-dir", str(logs),
+            "--expose", str(env_dir), "--hide", str(env_dir / "private")]
     for path in expose:
         argv += ["--expose", path]
     for path in masks:
         argv += ["--mask", path]
-    argv += ["--", python, "-I", "-c", PEEK, str(REPO / "source"), str(secret), "-f", str(connection)]
-    run = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60)
+    argv += ["--", python, "-I", "-c", PEEK, str(REPO / "source"), str(secret),
+             str(env_dir / "private" / "key"), str(env_dir / "public"), "-f", str(connection)]
+    run = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "GRADER_SECRET": "postgresql://grader:pw@db/course"})
     log = (logs / "s1" / "a.log").read_text()
     assert run.returncode == 0, (run.stderr, log)
     seen = json.loads(log.split("BOX ", 1)[1].splitlines()[0])
     assert seen["data"] == "the notebook's own data file"
     assert not seen["secret"], "the kernel sees the course's source folder"
     assert not seen["repo"], f"the kernel sees another copy of the course: {REPO}"
+    assert seen["shown_in_env"] and not seen["hidden_in_env"], "a hidden folder inside an exposed one"
+    assert not seen["root_writable"], "the kernel can write to / (a tmpfs of unbounded size)"
+    assert seen["tmp_writable"] and seen["cwd_writable"]
+    assert "python" in os.path.basename(seen["pid1"]), f"pid 1 of the box is {seen['pid1']}, not the kernel"
+    assert not seen["grader_env"], "a process in the box holds the grader's environment"
     allowed = BOX_ROOT | {Path(p).parts[1] for p in [*expose, str(cwd), str(ipc)]}
     assert set(seen["root"]) <= allowed, f"visible beyond the allow-list: {sorted(set(seen['root']) - allowed)}"
 

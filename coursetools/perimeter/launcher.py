@@ -16,11 +16,14 @@ It then execs  [timeout -s KILL <wall>] bwrap <namespaces, mounts> prlimit <limi
   else of the host exists in the box: not /work, /opt, /srv, /mnt, /var, /home, nor another
   copy of the course next to this one. Empty size-limited tmpfs over /tmp /var/tmp /run
   /dev/shm, and over every --hide path (the course root: gradebook, source, other students)
-  that lies under a bound folder;
+  that lies under a bound folder (mounted parents first: a hidden folder inside an exposed
+  one stays hidden); / itself is read-only once everything is mounted;
 * the cwd is a size-limited tmpfs at the same path holding a private copy of the folder
   minus the notebooks, so relative data files work and writes never reach the host disk;
 * run as uid/gid 65534 when started as root (RLIMIT_NPROC does not apply to root), in new
-  user/pid/ipc/uts/cgroup/net namespaces, no capabilities, no nested user namespaces;
+  user/pid/ipc/uts/cgroup/net namespaces, no capabilities, no nested user namespaces; the
+  kernel is pid 1 of its namespace (--as-pid-1), so bwrap, which holds this launcher's
+  environment and descriptors, is not in the box (and is exec'd with two variables only);
 * rlimits: address space, CPU seconds, processes+threads, file size, open files, no core;
   optional wall-clock limit on the whole kernel (coreutils timeout, outside the box); the
   sandbox dies with the grader (bwrap --die-with-parent, PR_SET_PDEATHSIG on timeout);
@@ -49,6 +52,8 @@ MPLCONFIG = HOME + "/.mplconfig"
 # Everything else is absent; the kernel's Python comes in through --expose.
 SYSTEM = ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
 SCRATCH = ["/tmp", "/var/tmp", "/run", "/dev/shm"]   # empty, writable, size-limited tmpfs
+# under /etc: configuration that may name the gradebook (db_url) or the exchange
+ETC_MASKED = ["/etc/jupyter", "/etc/jupyterhub", "/etc/nbgrader"]
 SMALL_TMPFS = 4 << 20           # /var/tmp /run, --hide and --mask paths
 # never NBGRADER_EXECUTION or any other grader variable: student code must not be able to
 # tell that it is being graded
@@ -149,6 +154,19 @@ class Box:
                 out += ["--file", str(self.fd(entry.path)), target]
                 total += entry.stat().st_size
         return total
+
+
+def mount_order(binds, covers, visible):
+    """[(path, is_bind)]: the exposed folders to bind and the folders to cover with an empty
+    tmpfs, parents first, so that a cover inside an exposed folder (a hidden subfolder, a
+    masked site-packages) lands on top of it, and a folder exposed inside a hidden one (the
+    kernel's venv inside the course) on top of the cover. Covers outside everything bound are
+    left out: those folders do not exist in the box anyway."""
+    shown = visible + binds
+    entries = [(p, True) for p in binds]
+    entries += [(p, False) for p in covers
+                if os.path.isdir(p) and any(under(p, v) for v in shown)]
+    return sorted(entries, key=lambda e: (e[0].rstrip("/").count("/"), not e[1]))
 
 
 def reachable(path, uid, gid):
@@ -272,19 +290,18 @@ def main(argv):
     box.add("--proc", "/proc", "--dev", "/dev")
     for path in SCRATCH:
         box.add("--size", a.disk if path in ("/tmp", "/dev/shm") else SMALL_TMPFS, "--tmpfs", path)
+    for path in a.hide:
+        if path in a.expose:
+            die(f"{path} is both hidden and exposed")
     # bwrap resolves bind sources as the sandbox user: bridge those it cannot reach
     exposed = [p for p in a.expose if not any(under(p, v) for v in visible)
                or any(under(p, h) for h in a.hide)]
     sources = exposed + [ipc_dir]
     bridged = bridge([p for p in sources if not reachable(p, uid, gid)]) if as_root else {}
-    # a hidden folder under a bound one is covered; elsewhere it is absent anyway
-    for path in a.hide:
-        if os.path.isdir(path) and any(under(path, v) for v in visible + a.expose):
-            box.add("--size", SMALL_TMPFS, "--tmpfs", path)
-    for path in exposed:
-        box.add("--ro-bind", bridged.get(path, path), path)
-    for path in a.mask:  # other Pythons' packages (torch, scipy, ...) stay out of reach
-        if os.path.isdir(path):
+    for path, is_bind in mount_order(exposed, a.hide + a.mask + ETC_MASKED, visible):
+        if is_bind:
+            box.add("--ro-bind", bridged.get(path, path), path)
+        else:  # hidden folders, other Pythons' packages (torch, scipy, ...), /etc/jupyter
             box.add("--size", SMALL_TMPFS, "--tmpfs", path)
 
     # cwd: private tmpfs copy (its size: the data plus --disk for what the kernel writes)
@@ -308,8 +325,13 @@ def main(argv):
         box.add(*files)
         box.add("--setenv", "MPLCONFIGDIR", MPLCONFIG)
 
+    # / itself is bwrap's tmpfs: read-only once every mount is in place (the folders bwrap
+    # created for them too); /tmp, /dev/shm, the cwd ... are mounts of their own and stay writable
+    box.add("--remount-ro", "/")
+    # --as-pid-1: the kernel is pid 1 of its namespace; bwrap itself stays outside, where the
+    # kernel cannot read its environment and arguments or trace it and take its descriptors
     box.add("--chdir", cwd, "--unshare-all", "--unshare-user", "--disable-userns",
-            "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv")
+            "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv", "--as-pid-1")
     env = {"HOME": HOME, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
            # the kernel's Python first, for `!python ...` and subprocess
            "PATH": ":".join(([os.path.dirname(cmd[0])] if os.path.isabs(cmd[0]) else [])
@@ -350,8 +372,8 @@ def main(argv):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() != parent:
             die("the grader is gone")
-    try:
-        os.execv(argv[0], argv)
+    try:  # bwrap and timeout need no variable of the grader's (the kernel gets box's --setenv)
+        os.execve(argv[0], argv, {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     except OSError as e:
         die(f"cannot run {argv[0]}: {e.strerror}")
 

@@ -49,6 +49,7 @@ import builtins
 import copy
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -72,11 +73,13 @@ _CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
 _CACHE = {}            # per process: kernel Python prefixes, matplotlib caches, bootstrap code
 _AHEAD = {}            # per process: {notebook folder: _Ahead}, kernels started ahead (launch_ahead)
 AHEAD_MAX_AGE = 120    # seconds a kernel started ahead may wait for its notebook
-# Largest message the grader accepts from a kernel: zmq drops a larger one unread (the cell
-# then times out waiting for the kernel, which is restarted). The output caps count a message
-# only once it has arrived: without this bound one 3 GB display would be read into the
-# grader's memory, and parsed, first. Far above any honest output (the cell cap keeps 1 MB).
-MAX_MESSAGE_BYTES = 256 << 20
+# Largest message frame the grader accepts from a kernel: zmq drops a larger one unread (and
+# may lose the next message with it; the cell then times out and the kernel is restarted).
+# The output caps count a message only once it has arrived: without this bound one 3 GB
+# display would be read into the grader's memory, and parsed, first. Far above any honest
+# output (the cell cap keeps 1 MB). It bounds a frame, not a message of many frames nor the
+# messages queued: the worker's memory as a whole needs a cgroup (docs/threat-model.md).
+MAX_MESSAGE_BYTES = 16 << 20
 KERNEL_LOG_BYTES = 1 << 20   # what is kept of a kernel's own stdout/stderr log (logs/sandbox/)
 
 
@@ -356,7 +359,7 @@ class SandboxedExecute(Execute):
         folder = (self.resources or {}).get("metadata", {}).get("path")
         if not self.sandbox or not folder:
             return None
-        folder = os.path.abspath(folder)
+        folder = os.path.realpath(folder)       # the launcher names it from its getcwd()
         return os.path.join(self._root(), "logs", "sandbox", os.path.basename(os.path.dirname(folder)),
                             os.path.basename(folder) + ".log")
 
@@ -364,14 +367,22 @@ class SandboxedExecute(Execute):
         """Keep the first KERNEL_LOG_BYTES of the kernel's log: the file-size limit lets a
         kernel write 64 MB there, 32 GB for a class of 500."""
         path = self.kernel_log_path()
+        if not path:
+            return
         try:
-            if path and os.path.getsize(path) > KERNEL_LOG_BYTES:
-                with open(path, "r+b") as f:
-                    f.truncate(KERNEL_LOG_BYTES)
-                    f.seek(0, os.SEEK_END)
-                    f.write(b"\n[the kernel wrote more: log cut at %d bytes]\n" % KERNEL_LOG_BYTES)
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return                              # no log (the kernel never started)
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and st.st_size > KERNEL_LOG_BYTES:
+                os.ftruncate(fd, KERNEL_LOG_BYTES)
+                os.lseek(fd, 0, os.SEEK_END)
+                os.write(fd, b"\n[the kernel wrote more: log cut at %d bytes]\n" % KERNEL_LOG_BYTES)
         except OSError as exc:
             self.log.warning("cannot trim the kernel log %s: %s", path, exc)
+        finally:
+            os.close(fd)
 
     def _kill_kernel(self, process):
         """Kill the kernel's process group (the sandbox dies with it: bwrap --die-with-parent)
@@ -568,13 +579,9 @@ class SandboxedExecute(Execute):
             raise KernelFailure("the kernel failed after the time budget was used up")
         run.restarts += 1
         self._stop_kernel()
-        try:
-            self._start_kernel()
-        except KernelFailure:
-            raise
-        except Exception as exc:  # noqa: BLE001 - no new kernel: grade what was recorded
-            raise KernelFailure(f"the kernel could not be started again "
-                                f"({type(exc).__name__}: {str(exc)[:200]})") from None
+        # a kernel that does not start again is the grading machine's trouble, not the
+        # student's: it escapes, and nbgrader lists the notebook as not graded (never a 0)
+        self._start_kernel()
         started = time.monotonic()
         replay = [(_call("capture", gid) if kind == "hidden" else self.nb.cells[i].source)
                   for i, kind, gid in (run.plan[p] for p in run.done)]
