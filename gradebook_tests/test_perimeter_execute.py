@@ -449,3 +449,25 @@ def test_a_kernel_that_cannot_be_started_again_fails_the_notebook_visibly(tmp_pa
     ex = NoSecondKernel(sandbox=False, timeout=20, course_root=str(tmp_path))
     with pytest.raises(RuntimeError, match="didn't respond"):
         ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+
+
+PLOT = ("import matplotlib\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\n"
+        "print(matplotlib.get_backend().lower())")
+
+
+def kinds(cell):
+    return sorted({key for o in cell.outputs for key in o.get("data", {})})
+
+
+def test_figures_are_not_drawn_while_grading_unless_asked(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nb, _ = run(notebook(new_code_cell(PLOT)), tmp_path)
+    assert text_of(nb.cells[1]).strip() == "agg"
+    assert "image/png" not in kinds(nb.cells[1])
+
+
+def test_draw_figures_draws_them_whatever_the_graders_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb, _ = run(notebook(new_code_cell(PLOT)), tmp_path, draw_figures=True)
+    assert "inline" in text_of(nb.cells[1])
+    assert "image/png" in kinds(nb.cells[1])
