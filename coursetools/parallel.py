@@ -42,6 +42,17 @@ JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster",
 # SQLite waits this long for another worker's write instead of failing at once (5 s default)
 SQLITE_BUSY_SECONDS = 120
 _RETRIES_WHEN_LOCKED = 2
+# numpy's BLAS threads in a worker (the trusted replay of the records) only spin against the
+# kernels: every worker already has a core. Set before the workers start (they inherit it);
+# Dask's nanny does the same for its workers (distributed's pre-spawn-environ).
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def one_numeric_thread_per_worker():
+    """Workers started after this call run numpy single-threaded (a value the instructor
+    exported is kept)."""
+    for key, value in ONE_THREAD.items():
+        os.environ.setdefault(key, value)
 
 
 def default_jobs():
@@ -303,6 +314,7 @@ class LocalLanes:
 
     def __init__(self, jobs, root, assignment, db_url, sandboxed=True, overrides=None,
                  grade=grade_student, abandon=abandon_ahead):
+        one_numeric_thread_per_worker()
         ctx = multiprocessing.get_context("spawn")
         self.todo, self.done, self.stop = ctx.Queue(), ctx.Queue(), ctx.Event()
         self.procs = [ctx.Process(target=lane, name=f"grading-lane-{i + 1}",

@@ -93,3 +93,16 @@ def test_workers_started_early_end_at_once_when_there_is_nothing_to_grade(tmp_pa
     lanes.close()
     assert all(p.exitcode == 0 for p in lanes.procs)
     assert time.monotonic() - started < 30
+
+
+def report_threads(root, assignment, student, db_url, sandboxed, overrides, following):
+    return {"student": student, "ok": True, "error": "", "worker": os.getpid(), "seconds": 0.0,
+            "log": "", "threads": {k: os.environ.get(k) for k in parallel.ONE_THREAD}}
+
+
+def test_workers_run_numpy_on_one_thread(tmp_path, monkeypatch):
+    for key in parallel.ONE_THREAD:
+        monkeypatch.delenv(key, raising=False)
+    results = parallel.run(tmp_path, "a", ["s1", "s2"], "sqlite://", 2, grade=report_threads,
+                           abandon=fake_abandon)
+    assert all(r["threads"] == {k: "1" for k in parallel.ONE_THREAD} for r in results.values())
