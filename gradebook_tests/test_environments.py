@@ -77,10 +77,15 @@ import numpy, matplotlib
 import matplotlib.pyplot as plt
 print("numpy", numpy.__version__, "matplotlib", matplotlib.__version__)
 print("prefix", sys.prefix)
+import importlib.util
+print("debugger", importlib.util.find_spec("debugpy.server") is not None,
+      any(m.startswith(("_pydevd", "pydevd")) for m in sys.modules))
+import os
+print("allocator", os.environ.get("MALLOC_TOP_PAD_"))
 '''
 
 
-def test_graded_kernel_has_numpy_and_matplotlib_but_not_torch_scipy_sklearn(course):
+def test_graded_kernel_has_numpy_and_matplotlib_but_not_torch_scipy_sklearn_nor_a_debugger(course):
     """Through real nbgrader autograde, sandboxed, with the kernel venv make passes."""
     nb = blank_submission(Course(course, "spatial"))["spatial"]
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
@@ -94,3 +99,9 @@ def test_graded_kernel_has_numpy_and_matplotlib_but_not_torch_scipy_sklearn(cour
     assert "IMPORTED" not in text
     assert "numpy 2." in text and "matplotlib 3." in text
     assert f"prefix {conftest.KERNEL_VENV}" in text or f"prefix {conftest.KERNEL_VENV.resolve()}" in text, text
+    # ipykernel's debugger (debugpy) is not loaded while grading: its start-up cost per student
+    # buys nothing there (coursetools/perimeter/sandbox.py UNUSED_WHEN_GRADING)
+    assert "debugger False False" in text, text
+    # the allocator setting reaches the kernel through the launcher (KEEP_ENV)
+    from coursetools.perimeter.sandboxed_execute import KERNEL_ALLOCATOR
+    assert f"allocator {KERNEL_ALLOCATOR['MALLOC_TOP_PAD_']}" in text, text

@@ -64,12 +64,20 @@ _PROBE = ("import json, sys, sysconfig; print(json.dumps([[sys.prefix, sys.base_
           "[sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']]]))")
 
 
+# packages of the kernel's own environment that a grading kernel never uses: ipykernel
+# imports debugpy at start-up (for JupyterLab's debugger; `make lab` keeps it), ~0.05 s of
+# CPU per kernel, i.e. per student, and a debug server nobody attaches to while grading
+UNUSED_WHEN_GRADING = ("debugpy",)
+
+
 def prefixes(python):
-    """(folders the kernel's Python needs, read-only; package folders of OTHER Pythons to mask).
+    """(folders the kernel's Python needs, read-only; package folders to mask).
 
     The kernel's environment holds numpy, ipykernel and matplotlib only; its base Python (bound
     in for the standard library) or the system may have torch, scipy, scikit-learn in their own
-    site-packages, which student code could add to sys.path: those folders are masked.
+    site-packages, which student code could add to sys.path: those folders are masked. So are
+    the UNUSED_WHEN_GRADING packages of its own environment (ipykernel runs without them: it
+    checks whether debugpy imports).
     """
     probe = subprocess.run([python, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
@@ -87,9 +95,11 @@ def prefixes(python):
         for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages",
                         "lib/python3/dist-packages", "local/lib/python3*/dist-packages"):
             candidates.update(glob.glob(os.path.join(root, pattern)))
-    masks = sorted(os.path.realpath(c) for c in candidates
-                   if os.path.isdir(c) and os.path.realpath(c) not in keep)
-    return found, masks
+    masks = {os.path.realpath(c) for c in candidates
+             if os.path.isdir(c) and os.path.realpath(c) not in keep}
+    masks.update(os.path.realpath(os.path.join(folder, name)) for folder in own
+                 for name in UNUSED_WHEN_GRADING if os.path.isdir(os.path.join(folder, name)))
+    return found, sorted(masks)
 
 
 def kernel_argv(python, hide, expose, limits, log_dir, mplconfig, mask=()):
