@@ -13,7 +13,7 @@ TESTS ?= gradebook_tests
 # grade nothing: seconds each, no sandbox (docs/testing.md)
 FAST_TESTS ?= $(addprefix gradebook_tests/,test_perimeter_execute.py test_perimeter_verify.py test_perimeter_checks.py \
 	test_perimeter_repair.py test_checks.py test_reference.py test_docs.py test_report.py \
-	test_intake_rules.py test_grade_export.py test_phases.py test_lanes.py)
+	test_intake_rules.py test_grade_export.py test_phases.py test_lanes.py test_cell_metadata.py)
 # UNSANDBOXED=1 grades without the bubblewrap sandbox (only where it cannot run; docs/threat-model.md)
 UNSANDBOXED ?=
 # Grading at scale (docs/grading-at-scale.md): JOBS students at once (default: the number of

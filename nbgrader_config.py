@@ -45,9 +45,12 @@ c.Execute.shutdown_kernel = "immediate"
 try:
     from coursetools.perimeter import RepairCells, SandboxedExecute, VerifyHiddenChecks
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
-                                        DeduplicateIds, IgnorePattern, LimitOutput,
-                                        OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+    from nbgrader.preprocessors import (AssignLatePenalties, ClearOutput, DeduplicateIds,
+                                        IgnorePattern, LimitOutput, OverwriteCells,
+                                        OverwriteKernelspec, SaveAutoGrades)
+
+    # nbgrader's CheckCellMetadata, its JSON schema checked once per process, not per cell
+    from coursetools.cell_metadata import CheckCellMetadataOnce
 
     c.SandboxedExecute.course_root = ROOT
     # Per notebook: 10 minutes of wall time (3 of them kept for the hidden checks), 1 MB of
@@ -56,10 +59,10 @@ try:
     c.OverwriteCells.add_missing_cells = False  # RepairCells does it, without nbgrader's KeyErrors
     c.Autograde.sanitize_preprocessors = [
         ClearOutput, RepairCells, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
-        CheckCellMetadata]
+        CheckCellMetadataOnce]
     c.Autograde.autograde_preprocessors = [
         SandboxedExecute, VerifyHiddenChecks, IgnorePattern, ClearMetadataPreprocessor,
-        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadataOnce]
 except Exception as exc:  # noqa: BLE001
     if "autograde" in sys.argv:
         raise SystemExit(f"nbgrader_config.py: cannot set up safe grading: {type(exc).__name__}: {exc}")
