@@ -3,7 +3,8 @@
 On the released notebook as it is and with its nbgrader metadata corrupted in every way
 nbgrader's validator knows (schema version, JSON-schema types and keys, its own rules:
 grade_id, points, markdown grade/solution, task cells, duplicate ids): the same outcome, the
-same exception type, the same message. And it checks the schema once, not once per cell.
+same exception type and message, from the preprocessor and from the validator itself (which
+rule fired). And it checks the schema once, not once per cell.
 """
 
 import copy
@@ -11,9 +12,11 @@ import copy
 import jsonschema
 import nbformat
 import pytest
+from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import CheckCellMetadata
 
 from conftest import REPO
+from coursetools import cell_metadata
 from coursetools.cell_metadata import CheckCellMetadataOnce
 
 
@@ -86,6 +89,17 @@ def outcome(preprocessor, nb):
         return type(exc), str(exc)
 
 
+class _Validate:
+    """The validator itself: its exception says which rule fired (the preprocessor wraps every
+    ValidationError in one fixed message)."""
+
+    def __init__(self, validator):
+        self.validator = validator
+
+    def preprocess(self, nb, resources):
+        self.validator().validate_nb(nb)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_same_verdict_as_nbgraders(released, case):
     nb = copy.deepcopy(released)
@@ -93,6 +107,11 @@ def test_same_verdict_as_nbgraders(released, case):
     theirs, ours = outcome(CheckCellMetadata(), nb), outcome(CheckCellMetadataOnce(), nb)
     assert ours == theirs
     assert (theirs is None) == (case == "unchanged"), theirs
+    rule_theirs = outcome(_Validate(MetadataValidator), nb)
+    rule_ours = outcome(_Validate(cell_metadata._Validator), nb)
+    assert rule_ours == rule_theirs
+    if case != "unchanged":
+        assert "Notebook failed to validate" not in rule_theirs[1]
 
 
 def test_the_schema_is_checked_once_per_process_not_per_cell(released, monkeypatch):
@@ -104,7 +123,6 @@ def test_the_schema_is_checked_once_per_process_not_per_cell(released, monkeypat
     CheckCellMetadata().preprocess(copy.deepcopy(released), {})
     assert len(checked) == cells > 20        # nbgrader's: once per cell
     del checked[:]
-    from coursetools import cell_metadata
     monkeypatch.setattr(cell_metadata, "_VALIDATORS", {})
     for _ in range(3):
         CheckCellMetadataOnce().preprocess(copy.deepcopy(released), {})

@@ -81,7 +81,7 @@ import importlib.util
 print("debugger", importlib.util.find_spec("debugpy.server") is not None,
       any(m.startswith(("_pydevd", "pydevd")) for m in sys.modules))
 import os
-print("allocator", os.environ.get("MALLOC_TOP_PAD_"))
+print("allocator", os.environ.get("MALLOC_MMAP_THRESHOLD_"), os.environ.get("MALLOC_TRIM_THRESHOLD_"))
 '''
 
 
@@ -104,4 +104,5 @@ def test_graded_kernel_has_numpy_and_matplotlib_but_not_torch_scipy_sklearn_nor_
     assert "debugger False False" in text, text
     # the allocator setting reaches the kernel through the launcher (KEEP_ENV)
     from coursetools.perimeter.sandboxed_execute import KERNEL_ALLOCATOR
-    assert f"allocator {KERNEL_ALLOCATOR['MALLOC_TOP_PAD_']}" in text, text
+    assert (f"allocator {KERNEL_ALLOCATOR['MALLOC_MMAP_THRESHOLD_']} "
+            f"{KERNEL_ALLOCATOR['MALLOC_TRIM_THRESHOLD_']}") in text, text

@@ -467,13 +467,17 @@ def test_figures_are_not_drawn_while_grading_unless_asked(tmp_path, monkeypatch)
 
 
 def test_the_kernel_keeps_freed_memory_whatever_the_graders_allocator_setting(tmp_path, monkeypatch):
-    """KERNEL_ALLOCATOR: the kernel's glibc keeps 64 MB of freed memory (fewer page faults)."""
+    """KERNEL_ALLOCATOR: the kernel's glibc reuses freed memory (fewer page faults)."""
     from coursetools.perimeter.sandboxed_execute import KERNEL_ALLOCATOR
 
-    monkeypatch.setenv("MALLOC_TOP_PAD_", "0")
-    nb, _ = run(notebook(new_code_cell("import os; print(os.environ.get('MALLOC_TOP_PAD_'))")),
-                tmp_path)
-    assert text_of(nb.cells[1]).strip() == KERNEL_ALLOCATOR["MALLOC_TOP_PAD_"] == str(64 << 20)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "0")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "0")
+    nb, _ = run(notebook(new_code_cell(
+        "import os; print(os.environ.get('MALLOC_MMAP_THRESHOLD_'), "
+        "os.environ.get('MALLOC_TRIM_THRESHOLD_'))")), tmp_path)
+    assert text_of(nb.cells[1]).split() == [str(32 << 20), str(128 << 20)]
+    assert KERNEL_ALLOCATOR == {"MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+                                "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
 
 
 def test_draw_figures_draws_them_whatever_the_graders_backend(tmp_path, monkeypatch):

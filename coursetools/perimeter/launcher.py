@@ -55,10 +55,11 @@ SCRATCH = ["/tmp", "/var/tmp", "/run", "/dev/shm"]   # empty, writable, size-lim
 # under /etc: configuration that may name the gradebook (db_url) or the exchange
 ETC_MASKED = ["/etc/jupyter", "/etc/jupyterhub", "/etc/nbgrader"]
 SMALL_TMPFS = 4 << 20           # /var/tmp /run, --hide and --mask paths
-# kept from the grader's environment (SandboxedExecute sets MPLBACKEND and MALLOC_TOP_PAD_);
-# never NBGRADER_EXECUTION or any other grader variable: student code must not be able to
-# tell that it is being graded
-KEEP_ENV = ["LANG", "LC_ALL", "LC_CTYPE", "TZ", "MPLBACKEND", "MALLOC_TOP_PAD_"]
+# kept from the grader's environment (SandboxedExecute sets MPLBACKEND and the MALLOC_ ones);
+# never NBGRADER_EXECUTION (nbgrader sets it so that code can branch on being graded) or any
+# other grader variable (they may name the gradebook)
+KEEP_ENV = ["LANG", "LC_ALL", "LC_CTYPE", "TZ", "MPLBACKEND", "MALLOC_MMAP_THRESHOLD_",
+            "MALLOC_TRIM_THRESHOLD_"]
 # never JPY_PARENT_PID: inside the pid namespace the parent is pid 1 and ipykernel would
 # exit when its "parent" is not the expected pid.
 SKIP = {".ipynb_checkpoints", "__pycache__"}
